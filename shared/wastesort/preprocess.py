@@ -1,0 +1,117 @@
+"""The one preprocessing path: decode, then resize/crop/normalise as the model card says.
+
+Training, validation, evaluation, ONNX export and the API all call these functions, so a model is
+always fed exactly what it was validated on. Output is a CHW float32 numpy array (no torch needed
+by the ONNX serving path).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+from pydantic import BaseModel
+
+from wastesort import WastesortError
+
+INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+DEFAULT_MAX_PIXELS = 40_000_000
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+class ImageError(WastesortError):
+    """An input that is not a usable image (empty, truncated, not an image, too many pixels)."""
+
+
+class DataConfig(BaseModel):
+    """What a model expects at its input; stored in the model card, never hard-coded elsewhere."""
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    interpolation: str = "bicubic"
+    # 1.0 keeps the whole short side: TrashNet objects often fill the frame, cropping cuts them.
+    crop_pct: float = 1.0
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Bytes -> HWC uint8 RGB, honouring EXIF rotation (phone photos) and refusing decompression bombs."""
+    if not data:
+        raise ImageError("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.load()
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image has too many pixels ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
+
+
+def load_image_file(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    return decode_image(Path(path).read_bytes(), max_pixels=max_pixels)
+
+
+def _finish(cfg: DataConfig) -> list[A.BasicTransform]:
+    return [A.Normalize(mean=cfg.mean, std=cfg.std, max_pixel_value=255.0)]
+
+
+def _to_chw(pipeline: A.Compose) -> Transform:
+    def run(image: np.ndarray) -> np.ndarray:
+        out = pipeline(image=image)["image"]
+        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+    return run
+
+
+def eval_transform(cfg: DataConfig) -> Transform:
+    """Deterministic resize of the short side + centre crop + normalise."""
+    interp = INTERPOLATION[cfg.interpolation]
+    short = int(round(cfg.input_size / cfg.crop_pct))
+    return _to_chw(
+        A.Compose(
+            [
+                A.SmallestMaxSize(max_size=short, interpolation=interp),
+                A.CenterCrop(cfg.input_size, cfg.input_size),
+                *_finish(cfg),
+            ]
+        )
+    )
+
+
+def train_transform(cfg: DataConfig, *, strength: str = "strong") -> Transform:
+    """On-the-fly augmentation. 'strong' adds the colour/lighting/occlusion shifts a sorting line sees."""
+    interp = INTERPOLATION[cfg.interpolation]
+    size = cfg.input_size
+    ops: list[A.BasicTransform] = [
+        A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.333), interpolation=interp),
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.5),
+        A.Affine(scale=(0.85, 1.15), translate_percent=(-0.08, 0.08), rotate=(-30, 30),
+                 border_mode=cv2.BORDER_REFLECT_101, p=0.6),
+        A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.04, p=0.8),
+    ]
+    if strength == "strong":
+        ops += [
+            A.ToGray(p=0.05),
+            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.5)), A.GaussNoise(std_range=(0.02, 0.08)),
+                     A.ImageCompression(quality_range=(40, 90))], p=0.3),
+            A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.25),
+                            hole_width_range=(0.08, 0.25), fill="random_uniform", p=0.3),
+        ]
+    return _to_chw(A.Compose([*ops, *_finish(cfg)]))

