@@ -147,6 +147,12 @@ def _load_into(model: torch.nn.Module, sd: dict[str, torch.Tensor], source: str)
             f"{len(missing)} missing (e.g. {missing[:3]}), {len(result.unexpected_keys)} unexpected "
             f"(e.g. {result.unexpected_keys[:3]})"
         )
+    if dropped:
+        # timm's goog init gives a 6-way head logits of std ~8 on pretrained features: the first epoch
+        # is then spent undoing confident nonsense. A zero head starts at uniform probabilities.
+        classifier = model.get_classifier()
+        torch.nn.init.zeros_(classifier.weight)
+        torch.nn.init.zeros_(classifier.bias)
     log.info("loaded %d tensors from %s (classifier re-initialised: %s)", len(sd), source, bool(dropped))
 
 

@@ -1,0 +1,90 @@
+"""Session fixtures: real servers (moto S3 over HTTP, redis-server) and a tiny trained model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+from tests.utils.factories import make_artifact  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifact(tmp_path_factory) -> Path:
+    """One tiny Lite0 model trained for real on a handful of TrashNet images (shared, read-only)."""
+    return make_artifact(tmp_path_factory.mktemp("artifact"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-API HTTP server (moto's ThreadedMotoServer) reached by boto3 over the network stack."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint):
+    import uuid
+
+    import boto3
+
+    name = f"wastesort-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+def _redis_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server with AOF persistence on a free port; yields (url, restart_fn)."""
+    binary = _redis_binary()
+    if binary is None:
+        pytest.fail("redis-server is not installed (`.ci/run` installs it with apt-get)")
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--appendonly", "yes",
+           "--appendfsync", "always", "--save", ""]
+    state = {"proc": None}
+
+    def start():
+        state["proc"] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def restart():
+        state["proc"].terminate()
+        state["proc"].wait(10)
+        start()
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", restart
+    state["proc"].terminate()
+    state["proc"].wait(10)

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from tests.utils.factories import TRASHNET, jpeg_bytes
+from wastesort.preprocess import DataConfig, ImageError, decode_image, eval_transform, load_image_file, train_transform
+
+
+def test_eval_transform_golden_values():
+    """Lite models: mean = std = 0.5, so a pixel p maps to p/127.5 - 1; the centre crop keeps the short side."""
+    img = np.zeros((60, 80, 3), dtype=np.uint8)
+    img[:, :, 0] = 255
+    img[:, :, 2] = 51
+    out = eval_transform(DataConfig(input_size=30, crop_pct=1.0))(img)
+    assert out.shape == (3, 30, 30) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0], 1.0, atol=1e-5)
+    np.testing.assert_allclose(out[1], -1.0, atol=1e-5)
+    np.testing.assert_allclose(out[2], 51 / 127.5 - 1, atol=1e-5)
+
+
+def test_real_image_through_both_paths_has_model_shape():
+    img = load_image_file(TRASHNET / "glass" / "glass1.jpg")
+    cfg = DataConfig(input_size=96)
+    assert eval_transform(cfg)(img).shape == (3, 96, 96)
+    aug = train_transform(cfg)
+    a, b = aug(img), aug(img)
+    assert a.shape == (3, 96, 96) and not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("data,match", [(b"", "empty"), (b"hello", "not a readable image"),
+                                        (jpeg_bytes()[:100], "not a readable image")])
+def test_decode_rejects_bad_bytes(data, match):
+    with pytest.raises(ImageError, match=match):
+        decode_image(data)
+
+
+def test_decode_rejects_pixel_bombs():
+    with pytest.raises(ImageError, match="over the limit"):
+        decode_image(jpeg_bytes(size=(200, 200)), max_pixels=100 * 100)

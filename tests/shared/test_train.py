@@ -1,0 +1,46 @@
+import json
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from tests.utils.factories import real_samples
+from wastesort.export import export_onnx
+from wastesort.models import load_classifier
+from wastesort.preprocess import eval_transform, load_image_file
+from wastesort.train import PRESETS, TrainConfig, run
+
+
+def test_tiny_training_run_changes_weights_writes_artifact_and_resumes(tmp_path):
+    cfg = TrainConfig(**PRESETS["tiny"])
+    train, val = real_samples("train", 2), real_samples("val", 1)
+    result = run(cfg, train, val, tmp_path / "run", show_bar=False)
+    best = tmp_path / "run" / "best"
+    assert (best / "model.safetensors").is_file() and (best / "config.json").is_file()
+    assert (tmp_path / "run" / "last.pt").is_file()
+    card = json.loads((best / "config.json").read_text())
+    assert card["architecture"] == "tf_efficientnet_lite0"
+    assert card["dataset"]["train"] == 12 and card["metrics"]["val"]["n"] == 6
+    assert len(result.history) == 1
+    # training moved the (zero-initialised) head away from uniform
+    assert result.model.get_classifier().weight.abs().sum() > 0
+    # resuming a finished run trains nothing more and returns the same best weights
+    again = run(cfg, train, val, tmp_path / "run", show_bar=False)
+    assert len(again.history) == 1
+    for k, v in result.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[k], v)
+
+
+def test_onnx_export_matches_pytorch_on_real_images(artifact):
+    loaded = load_classifier(artifact)
+    tf = eval_transform(loaded.card.pretrained_cfg)
+    batch = np.stack([tf(load_image_file(s.path)) for s in real_samples("test", 1)])
+    diff = export_onnx(loaded.model, loaded.card, artifact, sample=batch)
+    assert diff < 1e-3
+    sess = ort.InferenceSession(str(artifact / "model.onnx"))
+    got = sess.run(None, {"input": batch})[0]
+    with torch.no_grad():
+        want = loaded.model(torch.from_numpy(batch)).numpy()
+    assert got.shape == (6, 6)
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert (got.argmax(1) == want.argmax(1)).all()

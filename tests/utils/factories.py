@@ -1,0 +1,52 @@
+"""Test factories: small real image sets and tiny trained artifacts."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from wastesort import CLASSES
+from wastesort.data import Sample, by_split, load_samples
+from wastesort.settings import SHARED_MATERIAL
+
+TRASHNET = SHARED_MATERIAL / "trashnet"
+
+
+def real_samples(split: str, per_class: int) -> list[Sample]:
+    """The first ``per_class`` real TrashNet images of each class in ``split``."""
+    out: list[Sample] = []
+    samples = by_split(load_samples(TRASHNET), split)
+    for c in range(len(CLASSES)):
+        out += [s for s in samples if s.label == c][:per_class]
+    return out
+
+
+def class_folder(dest: Path, per_class: int, split: str = "train", classes=CLASSES) -> Path:
+    """A plain ``class/xxx.jpg`` folder copied from real TrashNet images (new-data style)."""
+    for s in real_samples(split, per_class):
+        if CLASSES[s.label] in classes:
+            (dest / CLASSES[s.label]).mkdir(parents=True, exist_ok=True)
+            shutil.copy(s.path, dest / CLASSES[s.label] / s.path.name)
+    return dest
+
+
+def jpeg_bytes(size=(64, 48), seed: int = 0) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def make_artifact(dest: Path, architecture: str = "tf_efficientnet_lite0", input_size: int = 64) -> Path:
+    """A tiny but really trained model folder (2 steps on real images), with ONNX, for API/store tests."""
+    from wastesort.export import export_onnx
+    from wastesort.train import PRESETS, TrainConfig, run
+
+    cfg = TrainConfig(**{**PRESETS["tiny"], "architecture": architecture, "input_size": input_size})
+    result = run(cfg, real_samples("train", 2), real_samples("val", 1), dest, show_bar=False)
+    export_onnx(result.model, result.card, dest / "best")
+    return dest / "best"
