@@ -99,19 +99,19 @@ def train_transform(cfg: DataConfig, *, strength: str = "strong") -> Transform:
     interp = INTERPOLATION[cfg.interpolation]
     size = cfg.input_size
     ops: list[A.BasicTransform] = [
-        A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.333), interpolation=interp),
+        A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0), ratio=(0.8, 1.25), interpolation=interp),
         A.HorizontalFlip(p=0.5),
         A.VerticalFlip(p=0.5),
-        A.Affine(scale=(0.85, 1.15), translate_percent=(-0.08, 0.08), rotate=(-30, 30),
-                 border_mode=cv2.BORDER_REFLECT_101, p=0.6),
-        A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.04, p=0.8),
+        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-20, 20),
+                 border_mode=cv2.BORDER_REFLECT_101, p=0.4),
+        A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.03, p=0.6),
     ]
     if strength == "strong":
         ops += [
-            A.ToGray(p=0.05),
-            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.5)), A.GaussNoise(std_range=(0.02, 0.08)),
-                     A.ImageCompression(quality_range=(40, 90))], p=0.3),
-            A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.25),
-                            hole_width_range=(0.08, 0.25), fill="random_uniform", p=0.3),
+            A.ToGray(p=0.03),
+            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.2)), A.GaussNoise(std_range=(0.02, 0.06)),
+                     A.ImageCompression(quality_range=(50, 90))], p=0.2),
+            A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.08, 0.2),
+                            hole_width_range=(0.08, 0.2), fill="random_uniform", p=0.2),
         ]
     return _to_chw(A.Compose([*ops, *_finish(cfg)]))

@@ -46,12 +46,13 @@ class ApiSettings(BaseModel):
     samples_dir: Path = REPO_ROOT / "var" / "samples"
     review_dir: Path = REPO_ROOT / "var" / "review"
     config_dir: Path = REPO_ROOT / "var" / "config"
+    model_cache_dir: Path = REPO_ROOT / "var" / "model-cache"
     cors_origins: list[str] = []
 
 
 class TrainerSettings(BaseModel):
     # The embedded default needs no server: Celery's filesystem transport + SQLite results.
-    broker_url: str = f"filesystem://"
+    broker_url: str = "filesystem://"
     result_backend: str = f"db+sqlite:///{REPO_ROOT / 'var' / 'queue' / 'results.sqlite'}"
     queue_dir: Path = REPO_ROOT / "var" / "queue"
     concurrency: int = Field(1, ge=1)

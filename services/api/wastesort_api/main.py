@@ -1,0 +1,158 @@
+"""App factory: builds the replica's state in the lifespan (nothing loads at import) and wires routes.
+
+Run: ``uvicorn wastesort_api.main:create_app --factory --host 0.0.0.0 --port 8000``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wastesort import WastesortError, __version__
+from wastesort.queue import CancelFlags, make_celery
+from wastesort.settings import Settings, get_settings
+from wastesort.store import open_store
+from wastesort_api import errors
+from wastesort_api.batcher import Batcher
+from wastesort_api.metrics import Metrics
+from wastesort_api.review import ReviewQueue
+from wastesort_api.routes import config, health, jobs, models, predict, review
+from wastesort_api.runner import ModelRunner
+from wastesort_api.runtime_config import RuntimeConfig
+from wastesort_api.state import AppState
+
+log = logging.getLogger("wastesort_api")
+
+# The seed's unversioned names, kept as aliases of the /v1 routes (hidden from the schema).
+SEED_ALIASES = {"/predict", "/info", "/change", "/save_config", "/restore_config", "/refresh", "/retrain"}
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before reading them: by Content-Length, then by counting chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._refuse(send)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        resp = errors.error_response(413, "too_large", f"request body over {self.max_bytes} bytes")
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(resp.body)).encode())]})
+        await send({"type": "http.response.body", "body": resp.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def check_admin(settings: Settings) -> None:
+    if settings.api.admin_token is None and not settings.api.allow_open_admin:
+        raise WastesortError("refusing to start: set WASTESORT_API__ADMIN_TOKEN, or "
+                             "WASTESORT_API__ALLOW_OPEN_ADMIN=true for a local machine only")
+
+
+async def sync_model(state: AppState) -> None:
+    """Follow the store's current pointer; a failed load keeps serving the old model (retried later)."""
+    try:
+        if await asyncio.to_thread(state.runner.sync):
+            state.metrics.swaps.inc()
+        if state.runner.version:
+            state.metrics.set_model(state.runner.version)
+    except Exception:  # noqa: BLE001 - keep serving whatever happens to the store
+        log.exception("model sync failed; still serving %s", state.runner.version)
+
+
+async def watch_store(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.api.watch_interval_s)
+        await sync_model(state)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    check_admin(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        api = settings.api
+        for d in (api.samples_dir, api.config_dir, api.allowed_root):
+            d.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.store)
+        metrics = Metrics()
+        cfg = RuntimeConfig.from_settings(api)
+        state = AppState(
+            settings=settings, config=cfg, store=store,
+            runner=ModelRunner(store, api.model_cache_dir, engine=api.engine, threads=api.threads),
+            batcher=None, metrics=metrics, review=ReviewQueue(api.review_dir),  # type: ignore[arg-type]
+            celery=make_celery(settings), cancel_flags=CancelFlags(settings))
+        state.batcher = Batcher(limits=lambda: (state.config.max_batch_size, state.config.max_wait_ms),
+                                max_queue=api.max_queue, metrics=metrics)
+        app.state.ws = state
+        state.batcher.start()
+        # First sync before serving; then follow the pointer in the background.
+        await sync_model(state)
+        watcher = asyncio.create_task(watch_store(state), name="store-watch") if api.watch_interval_s > 0 else None
+        yield
+        if watcher:
+            watcher.cancel()
+        await state.batcher.stop()
+
+    app = FastAPI(title="wastesort", version=__version__, lifespan=lifespan,
+                  description="Waste photo classifier: predictions, configuration, model versions, retraining.")
+    errors.install(app)
+    if settings.api.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    body_limit = settings.api.max_upload_bytes * settings.api.max_files + 64 * 1024
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        m: Metrics | None = getattr(request.app.state, "ws", None) and request.app.state.ws.metrics
+        if m is not None:
+            m.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+            m.request_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        return response
+
+    for r in (predict.router, config.router, jobs.router, models.router, review.router):
+        app.include_router(r, prefix="/v1")
+        for route in r.routes:
+            if route.path in SEED_ALIASES:
+                app.add_api_route(route.path, route.endpoint, methods=list(route.methods),
+                                  response_model=route.response_model, status_code=route.status_code,
+                                  dependencies=route.dependencies, include_in_schema=False)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=body_limit)
+    return app

@@ -1,0 +1,58 @@
+"""Model versions: list, promote, roll back, reload from the store's pointer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from wastesort.store import StoreError, VersionNotFound
+from wastesort_api.deps import AdminDep, StateDep
+from wastesort_api.errors import ERROR_RESPONSES, ApiError
+from wastesort_api.schemas import PointerOut, VersionOut
+
+router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
+
+
+@router.get("", operation_id="listModels", response_model=list[VersionOut])
+async def list_models(state: StateDep) -> list[VersionOut]:
+    """Every published version with its metrics, oldest first."""
+    current = await asyncio.to_thread(state.store.current)
+    versions = await asyncio.to_thread(state.store.list_versions)
+    return [VersionOut(version=m["version"], current=m["version"] == current, mode=m.get("mode"),
+                       parent=m.get("parent"), created=m.get("created"), metrics=m.get("metrics", {}))
+            for m in versions]
+
+
+async def _pointer(state) -> PointerOut:
+    await asyncio.to_thread(state.runner.sync)
+    if state.runner.version:
+        state.metrics.set_model(state.runner.version)
+    return PointerOut(current=await asyncio.to_thread(state.store.current), serving=state.runner.version)
+
+
+@router.post("/{version}/promote", operation_id="promoteModel", response_model=PointerOut,
+             dependencies=[AdminDep])
+async def promote(version: str, state: StateDep) -> PointerOut:
+    """Make ``version`` current (any published version: also a rollback to an older one)."""
+    try:
+        await asyncio.to_thread(state.store.promote, version)
+    except VersionNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    return await _pointer(state)
+
+
+@router.post("/rollback", operation_id="rollbackModel", response_model=PointerOut, dependencies=[AdminDep])
+async def rollback(state: StateDep) -> PointerOut:
+    """Move current back to the version that was current before."""
+    try:
+        await asyncio.to_thread(state.store.rollback)
+    except StoreError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    return await _pointer(state)
+
+
+@router.post("/reload", operation_id="reloadModel", response_model=PointerOut, dependencies=[AdminDep])
+async def reload(state: StateDep) -> PointerOut:
+    """Check the store's pointer now and hot-swap if it moved."""
+    return await _pointer(state)

@@ -1,0 +1,110 @@
+"""Model runner: the served model as one immutable snapshot, swapped by replacing one reference.
+
+A batch grabs the snapshot once, so requests in flight during a swap finish on the model they
+started with; the new model is fully loaded and warmed up before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wastesort.models import ONNX_FILE, ModelCard, load_classifier, read_card
+from wastesort.preprocess import Transform, eval_transform
+from wastesort.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class OnnxEngine:
+    def __init__(self, folder: Path, threads: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input": batch})[0]
+
+
+class TorchEngine:
+    def __init__(self, folder: Path, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = load_classifier(folder).model
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(batch)).float().numpy()
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: str
+    card: ModelCard
+    engine: OnnxEngine | TorchEngine
+    transform: Transform
+    engine_name: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a preprocessed batch (N, 3, H, W)."""
+        out = softmax(self.engine(batch.astype(np.float32, copy=False)))
+        if len(out) != len(batch):
+            raise RuntimeError(f"model returned {len(out)} rows for {len(batch)} inputs")
+        return out
+
+
+def load_served(folder: Path, version: str, *, engine: str, threads: int) -> ServedModel:
+    card = read_card(folder)
+    name = engine if (engine == "torch" or (folder / ONNX_FILE).is_file()) else "torch"
+    eng = OnnxEngine(folder, threads) if name == "onnx" else TorchEngine(folder, threads)
+    served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), name)
+    size = card.pretrained_cfg.input_size
+    served.predict(np.zeros((1, 3, size, size), dtype=np.float32))  # warm-up before anyone sees it
+    return served
+
+
+class ModelRunner:
+    def __init__(self, store: ModelStore, cache_dir: Path, *, engine: str = "onnx", threads: int = 0):
+        self.store = store
+        self.cache_dir = cache_dir
+        self.engine = engine
+        self.threads = threads or os.cpu_count() or 1
+        self.current: ServedModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str | None:
+        return self.current.version if self.current else None
+
+    def swap(self, version: str) -> bool:
+        """Load ``version`` fully, then make it current. Returns False when it already is."""
+        with self._lock:
+            if self.version == version:
+                return False
+            folder = self.store.fetch(version, self.cache_dir)
+            served = load_served(folder, version, engine=self.engine, threads=self.threads)
+            self.current = served
+            log.info("now serving %s (%s, %s)", version, served.card.architecture, served.engine_name)
+            return True
+
+    def sync(self) -> bool:
+        """Follow the store's current pointer; True when a swap happened."""
+        target = self.store.current()
+        return bool(target) and self.swap(target)

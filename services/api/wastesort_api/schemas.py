@@ -1,0 +1,132 @@
+"""Request/response models: the OpenAPI contract SDKs are generated from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from wastesort.queue import RetrainRequest
+from wastesort_api.runtime_config import RuntimeConfig
+
+
+class ClassProbability(BaseModel):
+    label: str
+    probability: float
+
+
+class PredictionOut(BaseModel):
+    filename: str
+    label: str
+    confidence: float
+    margin: float = Field(description="top-1 minus top-2 probability")
+    uncertain: bool
+    top_k: list[ClassProbability]
+    model_version: str
+    latency_ms: float
+    review_id: str | None = None
+
+
+class PredictErrorOut(BaseModel):
+    filename: str
+    code: str
+    message: str
+
+
+class PredictResponse(BaseModel):
+    predictions: list[PredictionOut]
+    model_version: str
+
+
+class ModelCardOut(BaseModel):
+    version: str | None
+    architecture: str | None = None
+    engine: str | None = None
+    input_size: int | None = None
+    label_names: list[str] = []
+    metrics: dict[str, Any] = {}
+
+
+class InfoOut(BaseModel):
+    config: RuntimeConfig
+    model: ModelCardOut
+    store: str
+    queue: str
+
+
+class ChangeIn(BaseModel):
+    param: str
+    value: Any
+
+
+class ConfirmIn(BaseModel):
+    confirm: bool = False
+    path: str = "api_config.json"
+
+
+class ConfigSavedOut(BaseModel):
+    path: str
+    config: RuntimeConfig
+    found: bool = True
+
+
+class RefreshOut(BaseModel):
+    files: list[str]
+
+
+class RetrainIn(RetrainRequest):
+    use_review: bool = Field(False, description="use the labelled review queue as new data")
+    folder: str | None = Field(None, description="new data folder, relative to the allowed root")
+    verbose: bool = False
+
+
+class JobOut(BaseModel):
+    id: str
+    state: str
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class VersionOut(BaseModel):
+    version: str
+    current: bool
+    mode: str | None = None
+    parent: str | None = None
+    created: str | None = None
+    metrics: dict[str, Any] = {}
+
+
+class PointerOut(BaseModel):
+    current: str | None
+    serving: str | None
+
+
+class ReviewItemOut(BaseModel):
+    id: str
+    filename: str | None = None
+    label: str
+    confidence: float
+    margin: float
+    model_version: str | None = None
+    created: float
+
+
+class ReviewListOut(BaseModel):
+    items: list[ReviewItemOut]
+    labelled_waiting: int
+
+
+class LabelIn(BaseModel):
+    label: str
+
+
+class LabelOut(BaseModel):
+    id: str
+    label: str
+    labelled_waiting: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "not_ready"]
+    model_version: str | None = None

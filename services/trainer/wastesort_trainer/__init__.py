@@ -1,0 +1,1 @@
+"""Training worker: Celery tasks over the plain functions in ``retrain``."""

@@ -1,0 +1,125 @@
+"""The job queue both services share: one Celery app factory, job records, cancel flags.
+
+Production: Redis as broker and result backend (``WASTESORT_TRAINER__BROKER_URL=redis://...``).
+Embedded default: Celery's filesystem transport + an SQLite result backend, so one machine with no
+server runs the same code path. The API only ever calls ``send_task`` by name: it never imports the
+trainer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from celery import Celery
+from celery.result import AsyncResult
+from kombu import Queue
+from pydantic import BaseModel, Field
+
+from wastesort.settings import Settings
+
+TASK_RETRAIN = "wastesort.retrain"
+QUEUE = "wastesort"
+QUEUED = "QUEUED"
+
+
+class RetrainRequest(BaseModel):
+    """What a retrain job needs: ids and paths only, never image bytes."""
+
+    mode: Literal["scratch", "finetune", "scratch_plus_new"] = "scratch"
+    new_data: str | None = None  # class/xxx.jpg folder (or the review queue's labelled export)
+    preset: Literal["quick", "default", "tiny"] = "default"
+    overrides: dict[str, Any] = Field(default_factory=dict)  # TrainConfig fields
+    replay_ratio: float = Field(1.0, ge=0)  # finetune: base images per new image
+    limit: int | None = Field(None, ge=1)  # cap images per split (smoke runs)
+    force: bool = False  # publish as current even if worse than the current model
+    gate_margin: float = Field(0.01, ge=0, le=1)
+
+
+def make_celery(settings: Settings) -> Celery:
+    t = settings.trainer
+    app = Celery("wastesort")
+    conf: dict[str, Any] = {
+        "broker_url": t.broker_url,
+        "result_backend": t.result_backend,
+        "task_acks_late": True,  # a job whose worker dies is delivered again
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,  # long jobs: never hoard
+        "worker_concurrency": t.concurrency,
+        "task_track_started": True,
+        "result_extended": True,
+        "task_create_missing_queues": False,  # a typo in a queue name fails instead of piling up
+        "task_queues": [Queue(QUEUE)],
+        "task_default_queue": QUEUE,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if t.broker_url.startswith("filesystem://"):
+        folder = Path(t.queue_dir) / "messages"
+        (folder).mkdir(parents=True, exist_ok=True)
+        (Path(t.queue_dir) / "processed").mkdir(parents=True, exist_ok=True)
+        conf["broker_transport_options"] = {"data_folder_in": str(folder), "data_folder_out": str(folder),
+                                            "processed_folder": str(Path(t.queue_dir) / "processed"),
+                                            "store_processed": False}
+    elif t.broker_url.startswith(("redis://", "rediss://")):
+        # Redelivery of an unacked job happens after this long: it must exceed the longest training.
+        conf["broker_transport_options"] = {"visibility_timeout": t.visibility_timeout_s}
+        conf["result_backend_transport_options"] = {"visibility_timeout": t.visibility_timeout_s}
+    if t.result_backend.startswith("db+sqlite:///"):
+        Path(t.result_backend[len("db+sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    app.conf.update(conf)
+    return app
+
+
+class CancelFlags:
+    """Cancellation that works on every broker: a Redis key, or a file next to the filesystem queue."""
+
+    def __init__(self, settings: Settings):
+        self.redis = None
+        url = settings.trainer.broker_url
+        if url.startswith(("redis://", "rediss://")):
+            import redis
+
+            self.redis = redis.Redis.from_url(url)
+        self.folder = Path(settings.trainer.queue_dir) / "cancel"
+
+    def set(self, job_id: str) -> None:
+        if self.redis is not None:
+            self.redis.set(f"wastesort:cancel:{job_id}", 1, ex=7 * 24 * 3600)
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / job_id).touch()
+
+    def is_set(self, job_id: str) -> bool:
+        if self.redis is not None:
+            return bool(self.redis.exists(f"wastesort:cancel:{job_id}"))
+        return (self.folder / job_id).exists()
+
+
+def submit_retrain(app: Celery, request: RetrainRequest, job_id: str | None = None) -> str:
+    """Record the job as QUEUED (so unknown ids can be told apart), then enqueue it by name."""
+    job_id = job_id or uuid.uuid4().hex
+    app.backend.store_result(job_id, {"request": request.model_dump()}, QUEUED)
+    app.send_task(TASK_RETRAIN, kwargs={"request": request.model_dump()}, task_id=job_id, queue=QUEUE)
+    return job_id
+
+
+def job_status(app: Celery, job_id: str) -> dict[str, Any] | None:
+    """State, progress and result of a job; None when the id was never submitted."""
+    res = AsyncResult(job_id, app=app)
+    state = res.state
+    if state == "PENDING":  # Celery's word for 'no record at all'
+        return None
+    info = res.info
+    out: dict[str, Any] = {"id": job_id, "state": state, "progress": None, "result": None, "error": None}
+    if state == "SUCCESS":
+        out["result"] = info
+    elif state in ("FAILURE", "REVOKED"):
+        out["error"] = f"{type(info).__name__}: {info}" if isinstance(info, BaseException) else str(info)
+    elif isinstance(info, dict):
+        out["progress"] = info
+    return out
