@@ -46,21 +46,27 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)
-        seen = 0
+        seen, over = 0, False
 
         async def limited() -> dict:
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                return {"type": "http.request", "body": b"", "more_body": False}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes:  # stop reading: end the body here, answer 413 below
+                    over = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return msg
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def guarded_send(msg: dict) -> None:
+            if not over:
+                await send(msg)
+            elif msg["type"] == "http.response.start":
+                await self._refuse(send)
+
+        await self.app(scope, limited, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         resp = errors.error_response(413, "too_large", f"request body over {self.max_bytes} bytes")
@@ -68,10 +74,6 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(resp.body)).encode())]})
         await send({"type": "http.response.body", "body": resp.body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def check_admin(settings: Settings) -> None:
@@ -83,7 +85,8 @@ def check_admin(settings: Settings) -> None:
 async def sync_model(state: AppState) -> None:
     """Follow the store's current pointer; a failed load keeps serving the old model (retried later)."""
     try:
-        if await asyncio.to_thread(state.runner.sync):
+        before = state.runner.version
+        if await asyncio.to_thread(state.runner.sync) and before is not None:
             state.metrics.swaps.inc()
         if state.runner.version:
             state.metrics.set_model(state.runner.version)
