@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -20,6 +21,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def run():
+    """Run a coroutine to completion (the app's own event loop; no pytest-asyncio needed)."""
+    return lambda coro: asyncio.run(coro)
 
 
 @pytest.fixture(scope="session")

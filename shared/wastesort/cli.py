@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from wastesort import WastesortError
-from wastesort.data import by_split, load_samples, validate
+from wastesort.data import by_split, load_samples, stratified_head, validate
 from wastesort.settings import REPO_ROOT, get_settings
 
 TARGETS = {"accuracy": 0.965, "min_precision": 0.90, "min_recall": 0.90}
@@ -37,10 +37,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _load_split(root: Path, split: str, limit: int | None = None):
-    samples, report = validate(by_split(load_samples(root), split), root)
-    if limit:
-        samples = samples[:limit]
-    return samples, report
+    return validate(stratified_head(by_split(load_samples(root), split), limit), root)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

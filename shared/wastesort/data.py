@@ -131,6 +131,21 @@ def by_split(samples: Sequence[Sample], split: str) -> list[Sample]:
     return [s for s in samples if s.split == split]
 
 
+def stratified_head(samples: Sequence[Sample], n: int | None) -> list[Sample]:
+    """The first ``n`` samples taken round-robin over classes, so a capped smoke run still sees every class."""
+    if n is None or n >= len(samples):
+        return list(samples)
+    queues = [[s for s in samples if s.label == c] for c in range(len(CLASSES))]
+    out: list[Sample] = []
+    i = 0
+    while len(out) < n:
+        q = queues[i % len(queues)]
+        if q:
+            out.append(q.pop(0))
+        i += 1
+    return out
+
+
 def class_counts(samples: Sequence[Sample]) -> np.ndarray:
     return np.bincount([s.label for s in samples], minlength=len(CLASSES))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
@@ -44,9 +43,3 @@ def published(tmp_path, artifact) -> Settings:
     settings = api_settings(tmp_path)
     LocalStore(tmp_path / "store").publish(artifact, mode="scratch", version="v1")
     return settings
-
-
-@pytest.fixture
-def run(event_loop_policy=None):
-    """Run a coroutine to completion (no pytest-asyncio needed)."""
-    return lambda coro: asyncio.run(coro)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wastesort import WastesortError
-from wastesort.data import by_split, load_samples, validate
+from wastesort.data import by_split, load_samples, stratified_head, validate
 from wastesort.export import export_onnx
 from wastesort.queue import RetrainRequest
 from wastesort.settings import Settings
@@ -32,15 +32,11 @@ def version_for(job_id: str) -> str:
     return f"job-{job_id[:16]}"
 
 
-def _limit(samples, n):
-    return samples if n is None else samples[:n]
-
-
 def build_training_set(req: RetrainRequest, settings: Settings, seed: int) -> tuple[list, list, dict[str, Any]]:
     """Train/val samples for the mode, and a report of what was used and what was skipped."""
     base = load_samples(settings.data.root)
-    base_train, _ = validate(_limit(by_split(base, "train"), req.limit), settings.data.root)
-    val, _ = validate(_limit(by_split(base, "val"), req.limit), settings.data.root)
+    base_train, _ = validate(stratified_head(by_split(base, "train"), req.limit), settings.data.root)
+    val, _ = validate(stratified_head(by_split(base, "val"), req.limit), settings.data.root)
     info: dict[str, Any] = {"base_train": len(base_train), "val": len(val)}
     new: list = []
     if req.mode in ("finetune", "scratch_plus_new"):
