@@ -86,7 +86,7 @@ def default_data_config(architecture: str, input_size: int | None = None) -> Dat
         input_size=input_size or int(base.get("input_size", (3, 224, 224))[-1]),
         mean=tuple(base.get("mean", (0.485, 0.456, 0.406))),
         std=tuple(base.get("std", (0.229, 0.224, 0.225))),
-        interpolation=base.get("interpolation", "bicubic") if base.get("interpolation") in ("bicubic", "bilinear") else "bicubic",
+        interpolation=base.get("interpolation") if base.get("interpolation") in ("bicubic", "bilinear") else "bicubic",
     )
 
 

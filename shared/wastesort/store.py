@@ -153,7 +153,8 @@ class ModelStore(ABC):
         dest = cache_dir / version
         if (dest / MANIFEST).is_file():
             return dest
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=cache_dir.mkdir(parents=True, exist_ok=True) or cache_dir))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=cache_dir))
         try:
             for name, meta in manifest["files"].items():
                 self._get_file(f"versions/{version}/{name}", tmp / name)

@@ -60,7 +60,7 @@ class TrainConfig(BaseModel):
     input_size: int = Field(224, ge=32, le=640)
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     # timm splits Lite2 into 23 layer groups: 0.92**22 ~ 0.16x the head LR at the stem
     layer_decay: float | None = Field(0.92, gt=0, le=1)
     weight_decay: float = 0.02
@@ -70,10 +70,11 @@ class TrainConfig(BaseModel):
     min_lr_ratio: float = 0.02
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     ema_decay: float = Field(0.995, ge=0, lt=1)  # 0 disables
-    balance: Literal["sampler", "loss", "none"] = "sampler"
+    # "loss" sees every image each epoch; "sampler" (with replacement) skips ~1/3 of them per epoch
+    balance: Literal["sampler", "loss", "none"] = "loss"
     augment: Literal["strong", "basic", "none"] = "strong"
     drop_rate: float = 0.2
-    drop_path_rate: float = 0.1
+    drop_path_rate: float = 0.05
     patience: int = Field(4, ge=1)  # early stopping on val accuracy
     seed: int = 0
     workers: int = Field(-1, ge=-1)  # -1: auto (0 on CPU: augmentation is cheap next to the model)
@@ -83,7 +84,7 @@ class TrainConfig(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 3, "input_size": 192, "warmup_epochs": 0.5, "patience": 3},
+    "quick": {"epochs": 4, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic"},
     "default": {},
     "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
              "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False},
@@ -189,15 +190,18 @@ def _set_lr(opt: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
     return base_lr * factor
 
 
-def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, DataConfig, str]:
-    """Pretrained backbone (scratch modes) or a published model's weights (finetune mode)."""
+def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, ModelCard]:
+    """Pretrained backbone (scratch modes) or a published model's weights (finetune mode), with its card."""
     if cfg.init_from:
         loaded = load_classifier(cfg.init_from)
-        return loaded.model, loaded.card.pretrained_cfg, f"artifact:{cfg.init_from}"
+        card = ModelCard(architecture=loaded.card.architecture, pretrained_cfg=loaded.card.pretrained_cfg,
+                         weights_source=f"artifact:{cfg.init_from}")
+        return loaded.model, card
     weights = cfg.weights or default_weights(cfg.architecture)
     model = create_backbone(cfg.architecture, weights=weights, drop_rate=cfg.drop_rate,
                             drop_path_rate=cfg.drop_path_rate)
-    return model, default_data_config(cfg.architecture, cfg.input_size), weights
+    return model, ModelCard(architecture=cfg.architecture, weights_source=weights,
+                            pretrained_cfg=default_data_config(cfg.architecture, cfg.input_size))
 
 
 def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path | str, *,
@@ -214,7 +218,8 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.time()
 
-    model, data_cfg, weights_source = build_model(cfg)
+    model, card = build_model(cfg)
+    data_cfg = card.pretrained_cfg
     model = model.to(device).to(memory_format=torch.channels_last)
     ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
     opt = timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -251,11 +256,9 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
         torch.set_rng_state(ck["rng"])
         log.info("resumed from %s at epoch %d", ckpt_path, start_epoch + 1)
 
-    card = ModelCard(architecture=cfg.architecture if not cfg.init_from else load_classifier(cfg.init_from).card.architecture,
-                     pretrained_cfg=data_cfg, weights_source=weights_source,
-                     train_config=cfg.model_dump(),
-                     dataset={"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
-                              "train_counts": dict(zip(CLASSES, counts.astype(int).tolist(), strict=True))})
+    card.train_config = cfg.model_dump()
+    card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
+                    "train_counts": dict(zip(CLASSES, counts.astype(int).tolist(), strict=True))}
     stopped_early = False
     for epoch in range(start_epoch, cfg.epochs):
         model.train()

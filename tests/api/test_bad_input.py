@@ -65,7 +65,8 @@ def test_body_over_limit_refused_before_reading(tmp_path, artifact, run):
                        b"Content-Type: image/jpeg\r\n\r\n")
                 for _ in range(40):
                     yield b"y" * 10_000
-            r = await c.post("/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+            r = await c.post("/v1/predict", content=chunks(),
+                             headers={"content-type": "multipart/form-data; boundary=x"})
             assert r.status_code == 413
     run(go())
 

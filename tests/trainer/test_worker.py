@@ -115,7 +115,6 @@ def test_job_survives_worker_killed_mid_run_and_publishes_once(tmp_path, redis_s
         stop(w2)
     versions = LocalStore(tmp_path / "store").list_versions()
     assert [v["version"] for v in versions] == [st["result"]["version"]]
-    assert "resumed" in (tmp_path / "w2.log").read_text() or st["result"]["version"]
 
 
 def test_redis_restart_with_queued_jobs_loses_none(tmp_path, redis_server):

@@ -97,7 +97,8 @@ def run_retrain(req: RetrainRequest, *, job_id: str, settings: Settings, store: 
     elif new_acc >= cur_acc - req.gate_margin:
         promote, reason = True, f"val accuracy {new_acc:.4f} within {req.gate_margin} of current {cur_acc:.4f}"
     else:
-        promote, reason = False, f"val accuracy {new_acc:.4f} worse than current {cur_acc:.4f} by more than {req.gate_margin}"
+        promote, reason = False, (f"val accuracy {new_acc:.4f} worse than current {cur_acc:.4f} "
+                                  f"by more than {req.gate_margin}")
     store.publish(best, mode=req.mode, version=version, parent=current, promote=promote,
                   extra={"job_id": job_id, "data": data_info, "gate": reason})
     shutil.rmtree(work / "parent", ignore_errors=True)

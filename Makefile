@@ -1,0 +1,63 @@
+# wastesort: `make run` (train if needed + serve, no servers needed), `make test` (full suite).
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: setup run serve worker train train-quick evaluate search bench bench-serve test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Embedded default: local folder store, filesystem job queue (no Redis/S3/Docker). Trains the quick
+# preset first when the store has no model yet, then runs a worker in the background and the API.
+run: setup
+	@mkdir -p var
+	@if [ -z "$$($(BIN)/python -c 'from wastesort.settings import get_settings; from wastesort.store import open_store; print(open_store(get_settings().store).current() or "")')" ]; then \
+		echo "no model published yet: training the quick preset (about 10 min on 2 cores)"; \
+		$(BIN)/wastesort train --preset quick --out runs/quick-initial --publish; fi
+	$(BIN)/celery -A wastesort_trainer.celery_app worker --pool=solo --loglevel=INFO > var/worker.log 2>&1 & \
+	echo "worker started (log: var/worker.log)"; \
+	WASTESORT_API__ALLOW_OPEN_ADMIN=$${WASTESORT_API__ALLOW_OPEN_ADMIN:-true} \
+	$(BIN)/uvicorn wastesort_api.main:create_app --factory --host 127.0.0.1 --port $(PORT); \
+	kill %1 2>/dev/null || true
+
+serve: setup
+	$(BIN)/uvicorn wastesort_api.main:create_app --factory --host 0.0.0.0 --port $(PORT)
+
+worker: setup
+	$(BIN)/celery -A wastesort_trainer.celery_app worker --pool=solo --loglevel=INFO
+
+train: setup
+	$(BIN)/wastesort train --preset default --out runs/default --publish
+
+train-quick: setup
+	$(BIN)/wastesort train --preset quick --out runs/quick --publish
+
+evaluate: setup
+	$(BIN)/wastesort evaluate $${MODEL:-runs/default} --report reports/evaluate.json
+
+search: setup
+	$(BIN)/wastesort search --mode $${MODE:-grid} --folds $${FOLDS:-0}
+
+bench: bench-serve
+
+bench-serve: setup
+	$(BIN)/python -m wastesort_api.bench --report reports/bench_serve.json
+
+test: setup
+	bash scripts/services.sh
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf runs var reports .pytest_cache

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the real servers the tests start themselves (redis-server). Idempotent; needs root or sudo on
+# a fresh Debian/Ubuntu machine. The S3-API server (moto) comes from pip with the dev extras.
+set -euo pipefail
+if ! command -v redis-server >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing redis-server (apt)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+# The distro service is not needed (tests start their own on free ports): keep it from holding 6379.
+(command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
+redis-server --version

@@ -1,0 +1,173 @@
+"""Serving benchmark: the real API (uvicorn, micro-batching, ONNX Runtime) against the seed-style naive
+server (Flask + PyTorch eager, one request at a time), same model, same machine, same real images.
+
+1. Saturation: closed loop, ``--concurrency`` clients each posting one image per request.
+2. Latency at half of the API's saturation rate: open loop (fixed arrival rate) for ``--duration`` s.
+
+Run: ``python -m wastesort_api.bench [--model FOLDER] --report reports/bench_serve.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from wastesort.data import by_split, load_samples
+from wastesort.settings import get_settings
+from wastesort.store import LocalStore, open_store
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+async def closed_loop(url: str, images: list[bytes], concurrency: int, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client(i: int, c: httpx.AsyncClient) -> None:
+        nonlocal errors
+        k = i
+        while time.perf_counter() < stop_at:
+            t = time.perf_counter()
+            r = await c.post(url, files=[("files", ("x.jpg", images[k % len(images)], "image/jpeg"))])
+            lat.append(time.perf_counter() - t)
+            errors += r.status_code != 200
+            k += concurrency
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as c:
+        await asyncio.gather(*(client(i, c) for i in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return _summary(lat, errors, elapsed)
+
+
+async def open_loop(url: str, images: list[bytes], rate: float, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    n = int(rate * seconds)
+
+    async def one(k: int, c: httpx.AsyncClient) -> None:
+        nonlocal errors
+        t = time.perf_counter()
+        r = await c.post(url, files=[("files", ("x.jpg", images[k % len(images)], "image/jpeg"))])
+        lat.append(time.perf_counter() - t)
+        errors += r.status_code != 200
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=256)) as c:
+        tasks = []
+        for k in range(n):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(k, c)))
+        await asyncio.gather(*tasks)
+    return {**_summary(lat, errors, time.perf_counter() - start), "offered_rps": rate}
+
+
+def _summary(lat: list[float], errors: int, elapsed: float) -> dict:
+    a = np.array(lat) * 1000
+    return {"requests": len(lat), "errors": errors, "seconds": round(elapsed, 2),
+            "throughput_rps": round(len(lat) / elapsed, 2),
+            "p50_ms": round(float(np.percentile(a, 50)), 1) if len(a) else None,
+            "p99_ms": round(float(np.percentile(a, 99)), 1) if len(a) else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="model folder (default: the store's current version)")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--duration", type=float, default=20, help="open-loop run at half saturation")
+    ap.add_argument("--report", default="reports/bench_serve.json")
+    args = ap.parse_args(argv)
+
+    settings = get_settings()
+    work = Path(tempfile.mkdtemp(prefix="wastesort-bench-"))
+    if args.model:
+        folder = Path(args.model)
+    else:
+        store = open_store(settings.store)
+        if store.current() is None:
+            print("no model in the store: train one first (make train-quick)", file=sys.stderr)
+            return 2
+        folder = store.fetch(store.current(), work / "cache")
+    LocalStore(work / "store").publish(folder, mode="bench", version="bench")
+    images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
+
+    api_port, naive_port = _port(), _port()
+    env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
+           "WASTESORT_API__CONFIG_DIR": str(work / "config"), "WASTESORT_API__REVIEW_DIR": str(work / "review"),
+           "WASTESORT_API__MODEL_CACHE_DIR": str(work / "mc"), "WASTESORT_API__SAMPLES_DIR": str(work / "samples"),
+           "WASTESORT_API__ALLOWED_ROOT": str(work / "images"), "WASTESORT_API__UNCERTAIN_THRESHOLD": "0"}
+    procs = {
+        "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
+                                 "--port", str(api_port), "--log-level", "warning"], env=env),
+        "naive": subprocess.Popen([sys.executable, "-m", "wastesort_api.naive_server", str(folder),
+                                   str(naive_port)], env=env, stderr=subprocess.DEVNULL),
+    }
+    urls = {"api": f"http://127.0.0.1:{api_port}", "naive": f"http://127.0.0.1:{naive_port}"}
+    report: dict = {"model": str(folder), "cpus": os.cpu_count(), "concurrency": args.concurrency}
+    try:
+        _wait_ready(urls["api"] + "/readyz")
+        _wait_ready(urls["naive"] + "/healthz")
+        # one server at a time, so they never compete for the 2 cores
+        for name in ("naive", "api"):
+            print(f"[{name}] warm-up + saturation: {args.concurrency} clients for {args.seconds:.0f}s", flush=True)
+            asyncio.run(closed_loop(urls[name] + "/predict", images, 4, 3))
+            sat = asyncio.run(closed_loop(urls[name] + "/predict", images, args.concurrency, args.seconds))
+            half = max(0.5, sat["throughput_rps"] / 2)
+            print(f"[{name}] open loop at {half:.1f} req/s for {args.duration:.0f}s", flush=True)
+            report[name] = {"saturation": sat, "half_rate": asyncio.run(
+                open_loop(urls[name] + "/predict", images, half, args.duration))}
+    finally:
+        for p in procs.values():
+            p.terminate()
+            p.wait(30)
+
+    ratio = report["api"]["saturation"]["throughput_rps"] / max(report["naive"]["saturation"]["throughput_rps"], 1e-9)
+    report["throughput_ratio"] = round(ratio, 2)
+    report["targets"] = {"throughput_ratio>=3": ratio >= 3,
+                         "api_p99_at_half_rate<=150ms": report["api"]["half_rate"]["p99_ms"] <= 150}
+    print(f"\n{'server':<8} {'sat. req/s':>10} {'p50 ms':>8} {'p99 ms':>8} | "
+          f"{'half-rate p50':>13} {'p99':>8} {'errors':>6}")
+    for name in ("naive", "api"):
+        s, h = report[name]["saturation"], report[name]["half_rate"]
+        print(f"{name:<8} {s['throughput_rps']:>10} {s['p50_ms']:>8} {s['p99_ms']:>8} | {h['p50_ms']:>13} "
+              f"{h['p99_ms']:>8} {s['errors'] + h['errors']:>6}")
+    print(f"throughput ratio api/naive: {ratio:.2f}x; targets: {report['targets']}")
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2))
+    print(f"report: {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
