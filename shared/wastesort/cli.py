@@ -114,10 +114,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from wastesort.search import run_search
 
     root = Path(args.data or get_settings().data.root)
-    samples = load_samples(root)
-    run_search(samples, mode=args.mode, trials=args.trials, folds=args.folds, base=_train_config(args),
+    explicit = {k for k in ("epochs", "input_size", "tta") if getattr(args, k, None) is not None}
+    run_search(load_samples(root), mode=args.mode, trials=args.trials, folds=args.folds, base=_train_config(args),
                out_dir=Path(args.out or REPO_ROOT / "runs" / time.strftime("search-%Y%m%d-%H%M%S")),
-               limit=args.limit)
+               limit=args.limit, explicit=explicit)
     return 0
 
 

@@ -10,9 +10,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wastesort import WastesortError, __version__
@@ -157,5 +160,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                   response_model=route.response_model, status_code=route.status_code,
                                   dependencies=route.dependencies, include_in_schema=False)
     app.include_router(health.router)
+    static = Path(__file__).parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(static / "index.html")
+
     app.add_middleware(BodyLimit, max_bytes=body_limit)
     return app

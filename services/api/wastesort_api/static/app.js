@@ -1,0 +1,176 @@
+// wastesort operator page: plain JS against the /v1 API (no build step).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const tokenInput = $("#token");
+tokenInput.value = sessionStorage.getItem("wastesort-token") || "";
+tokenInput.addEventListener("change", () => sessionStorage.setItem("wastesort-token", tokenInput.value));
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+async function api(path, { method = "GET", body, admin = false, json } = {}) {
+  const headers = {};
+  if (admin && tokenInput.value) headers["Authorization"] = `Bearer ${tokenInput.value}`;
+  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
+  const r = await fetch(path, { method, body, headers });
+  const data = r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(data?.error?.message || `${r.status} ${r.statusText}`);
+  return data;
+}
+
+const pct = (p) => `${(p * 100).toFixed(1)}%`;
+
+function bars(topk) {
+  return el("div", {}, ...topk.map((t) =>
+    el("div", { class: "bar" }, el("span", {}, t.label),
+      el("span", { class: "track", role: "img", "aria-label": `${t.label} ${pct(t.probability)}` },
+        Object.assign(el("span", { class: "fill" }), { style: `width:${pct(t.probability)};display:block` })),
+      el("span", {}, pct(t.probability)))));
+}
+
+// ---- classify ---------------------------------------------------------------------------
+async function classify(files) {
+  if (!files.length) return;
+  const status = $("#classify-status");
+  status.textContent = `Classifying ${files.length} photo(s)…`;
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  try {
+    const res = await api("/v1/predict", { method: "POST", body: form });
+    const list = $("#results");
+    list.replaceChildren();
+    res.predictions.forEach((p, i) => {
+      const url = URL.createObjectURL(files[i]);
+      list.append(el("li", { class: "card", "data-label": p.label },
+        el("img", { src: url, alt: `photo ${p.filename}` }),
+        el("div", {}, el("span", { class: "label" }, p.label),
+          p.uncertain ? el("span", { class: "badge" }, "unsure") : ""),
+        bars(p.top_k), el("small", {}, `${p.filename} · model ${p.model_version}`)));
+    });
+    status.textContent = `Done: ${res.predictions.length} photo(s), model ${res.model_version}.`;
+    loadReview();
+  } catch (e) {
+    status.innerHTML = "";
+    status.append(el("span", { class: "error" }, `Error: ${e.message}`));
+  }
+}
+
+const drop = $("#drop");
+$("#files").addEventListener("change", (e) => classify([...e.target.files]));
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#files").click(); } });
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); classify([...e.dataTransfer.files]); });
+
+// ---- review queue -----------------------------------------------------------------------
+const CLASSES = ["cardboard", "glass", "metal", "paper", "plastic", "trash"];
+
+async function loadReview() {
+  try {
+    const res = await api("/v1/review?limit=50");
+    $("#review-count").textContent = res.items.length;
+    $("#labelled-count").textContent = res.labelled_waiting;
+    $("#review-list").replaceChildren(...res.items.map((it) => {
+      const select = el("select", { "aria-label": `true class of ${it.filename}` },
+        ...CLASSES.map((c) => Object.assign(el("option", { value: c }, c), { selected: c === it.label })));
+      return el("li", { class: "card", "data-id": it.id },
+        el("img", { src: `/v1/review/${it.id}/image`, alt: `uncertain photo ${it.filename}` }),
+        el("div", {}, `predicted ${it.label} (${pct(it.confidence)}, margin ${pct(it.margin)})`),
+        el("label", {}, "True class ", select),
+        el("button", { type: "button", onclick: async (ev) => {
+          try {
+            await api(`/v1/review/${it.id}`, { method: "POST", admin: true, json: { label: select.value } });
+            loadReview();
+          } catch (e) { ev.target.after(el("p", { class: "error", role: "alert" }, e.message)); }
+        } }, "Save label"));
+    }));
+  } catch (e) { $("#review-list").replaceChildren(el("li", { class: "error" }, e.message)); }
+}
+$("#review-refresh").addEventListener("click", loadReview);
+
+// ---- models -----------------------------------------------------------------------------
+async function loadModels() {
+  try {
+    const [info, versions] = await Promise.all([api("/v1/info"), api("/v1/models")]);
+    const m = info.model;
+    $("#model-line").textContent = m.version
+      ? `Serving ${m.version} (${m.architecture}, ${m.engine}); val accuracy ${m.metrics?.val?.accuracy ? pct(m.metrics.val.accuracy) : "n/a"}`
+      : "No model loaded yet: start a retrain below.";
+    $("#model-rows").replaceChildren(...versions.slice().reverse().map((v) => {
+      const val = v.metrics?.val || {};
+      const fmt = (x) => (x === undefined ? "" : pct(x));
+      return el("tr", { class: v.current ? "current" : "", "data-version": v.version },
+        el("td", {}, v.version + (v.current ? " (current)" : "")), el("td", {}, v.mode || ""),
+        el("td", {}, fmt(val.accuracy)), el("td", {}, fmt(val.min_precision)), el("td", {}, fmt(val.min_recall)),
+        el("td", {}, v.created || ""),
+        el("td", {}, v.current ? "" : el("button", { type: "button", class: "secondary", onclick: () => promote(v.version) }, "Promote")));
+    }));
+    const per = m.metrics?.val?.per_class || {};
+    $("#per-class-body").replaceChildren(el("table", {},
+      el("tr", {}, el("th", {}, "class"), el("th", {}, "precision"), el("th", {}, "recall"), el("th", {}, "f1")),
+      ...Object.entries(per).map(([c, v]) => el("tr", {}, el("td", {}, c), el("td", {}, pct(v.precision)),
+        el("td", {}, pct(v.recall)), el("td", {}, pct(v.f1))))));
+  } catch (e) { $("#model-line").textContent = `Error: ${e.message}`; }
+}
+
+async function promote(version) {
+  try { await api(`/v1/models/${encodeURIComponent(version)}/promote`, { method: "POST", admin: true }); }
+  catch (e) { alert(e.message); }
+  loadModels();
+}
+$("#rollback").addEventListener("click", async () => {
+  try { await api("/v1/models/rollback", { method: "POST", admin: true }); } catch (e) { alert(e.message); }
+  loadModels();
+});
+
+$("#retrain-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const overrides = {};
+  if ($("#epochs").value) overrides.epochs = Number($("#epochs").value);
+  if ($("#lr").value) overrides.lr = Number($("#lr").value);
+  const body = { mode: $("#mode").value, preset: $("#preset").value, overrides,
+                 use_review: $("#use-review").checked, force: $("#force").checked };
+  if ($("#limit").value) body.limit = Number($("#limit").value);
+  const status = $("#job-status");
+  try {
+    const job = await api("/v1/retrain", { method: "POST", admin: true, json: body });
+    status.textContent = `Job ${job.id} queued.`;
+    watchJob(job.id);
+  } catch (err) { status.textContent = `Error: ${err.message}`; }
+});
+
+async function watchJob(id) {
+  const status = $("#job-status");
+  const bar = $("#job-progress");
+  bar.hidden = false;
+  for (;;) {
+    let job;
+    try { job = await api(`/v1/jobs/${id}`); } catch (e) { status.textContent = e.message; return; }
+    const p = job.progress || {};
+    if (p.epoch && p.epochs) { bar.max = p.epochs; bar.value = p.epoch; }
+    status.textContent = `Job ${id}: ${job.state}` + (p.epoch ? ` · epoch ${p.epoch}/${p.epochs}, val accuracy ${pct(p.val_acc)}` : "");
+    if (job.state === "SUCCESS") {
+      const r = job.result || {};
+      status.textContent = r.cancelled ? `Job ${id} cancelled.` :
+        `Job ${id} done: version ${r.version} ${r.promoted ? "is now current" : "kept, not promoted"} (${r.gate || ""}).`;
+      bar.hidden = true;
+      loadModels();
+      return;
+    }
+    if (job.state === "FAILURE") { status.textContent = `Job ${id} failed: ${job.error}`; bar.hidden = true; return; }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+loadModels();
+loadReview();
+setInterval(loadModels, 10000);
