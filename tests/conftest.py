@@ -15,12 +15,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from tests.utils.factories import make_artifact  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.utils.procs import free_port  # noqa: E402
 
 
 @pytest.fixture

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import AUTH, api_settings, running_app
+from tests.utils.procs import start_worker, stop
 from wastesort.queue import RetrainRequest, job_status, make_celery, submit_retrain
 from wastesort.settings import Settings, TrainerSettings
 from wastesort.store import LocalStore
@@ -27,28 +24,6 @@ def queue_settings(tmp: Path, broker: str | None = None, visibility: int = 3600)
         s.trainer = TrainerSettings(broker_url=broker, result_backend=broker, queue_dir=tmp / "queue",
                                     runs_dir=tmp / "runs", visibility_timeout_s=visibility)
     return s
-
-
-def worker_env(s: Settings) -> dict[str, str]:
-    return {**os.environ, "WASTESORT_STORE__URI": s.store.uri,
-            "WASTESORT_TRAINER__BROKER_URL": s.trainer.broker_url,
-            "WASTESORT_TRAINER__RESULT_BACKEND": s.trainer.result_backend,
-            "WASTESORT_TRAINER__QUEUE_DIR": str(s.trainer.queue_dir),
-            "WASTESORT_TRAINER__RUNS_DIR": str(s.trainer.runs_dir),
-            "WASTESORT_TRAINER__VISIBILITY_TIMEOUT_S": str(s.trainer.visibility_timeout_s)}
-
-
-def start_worker(s: Settings, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "wastesort_trainer.celery_app", "worker", "--pool=solo",
-         "--loglevel=INFO", "-n", f"w{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
-        env=worker_env(s), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        proc.wait(30)
 
 
 def wait_for(app, job_id: str, states: set[str], timeout: float = 180) -> dict:

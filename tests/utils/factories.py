@@ -50,3 +50,18 @@ def make_artifact(dest: Path, architecture: str = "tf_efficientnet_lite0", input
     result = run(cfg, real_samples("train", 2), real_samples("val", 1), dest, show_bar=False)
     export_onnx(result.model, result.card, dest / "best")
     return dest / "best"
+
+
+def make_fitted_artifact(dest: Path) -> tuple[Path, list[Sample]]:
+    """A tiny model fitted to 12 real photos until it knows them: for end-to-end checks that a page shows
+    the right class. Not a measure of accuracy (that is `make evaluate`)."""
+    from wastesort.export import export_onnx
+    from wastesort.train import TrainConfig, run
+
+    photos = real_samples("train", 2)
+    cfg = TrainConfig(architecture="tf_efficientnet_lite0", input_size=96, epochs=12, batch_size=12, lr=3e-3,
+                      augment="none", ema_decay=0.0, label_smoothing=0.0, tta=False, warmup_epochs=1,
+                      drop_rate=0.0, drop_path_rate=0.0, patience=12, layer_decay=None)
+    result = run(cfg, photos, photos, dest, show_bar=False)
+    export_onnx(result.model, result.card, dest / "best")
+    return dest / "best", photos

@@ -1,0 +1,77 @@
+"""The operator page in headless Chromium against a live API and a live worker (filesystem queue)."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+
+from tests.api.conftest import TOKEN, api_settings
+from tests.utils.factories import make_fitted_artifact
+from tests.utils.procs import start_api, start_worker, stop
+from wastesort import CLASSES
+from wastesort.store import LocalStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def live(tmp_path):
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed (`make test` installs it through scripts/services.sh)")
+    artifact, photos = make_fitted_artifact(tmp_path / "fitted")
+    s = api_settings(tmp_path)
+    LocalStore(tmp_path / "store").publish(artifact, mode="scratch", version="v1")
+    api, url = start_api(s, tmp_path / "api.log")
+    worker = start_worker(s, tmp_path / "worker.log")
+    try:
+        yield url, photos
+    finally:
+        stop(worker)
+        stop(api)
+
+
+def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, photos = live
+    glass = next(p for p in photos if CLASSES[p.label] == "glass")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    api_label = httpx.post(f"{url}/v1/predict", files=[("files", ("g.jpg", glass.path.read_bytes()))]).json()
+    assert api_label["predictions"][0]["label"] == "glass"
+    # everything below 0.999 confidence goes to the review queue, so the upload can be labelled
+    httpx.post(f"{url}/v1/change", json={"param": "uncertain_threshold", "value": 0.999}, headers=auth)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # phone-sized
+        page.goto(url)
+        expect(page.locator("#model-line")).to_contain_text("Serving v1")
+        page.fill("#token", TOKEN)
+        page.dispatch_event("#token", "change")
+
+        page.set_input_files("#files", str(glass.path))
+        card = page.locator("#results li.card").first
+        expect(card).to_have_attribute("data-label", "glass")
+        expect(card.locator(".label")).to_have_text("glass")
+        expect(card.locator(".bar")).to_have_count(3)
+        page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
+
+        item = page.locator("#review-list li.card").first
+        expect(item).to_be_visible()
+        item.locator("select").select_option("glass")
+        item.get_by_role("button", name="Save label").click()
+        expect(page.locator("#labelled-count")).to_have_text("1")
+
+        page.select_option("#mode", "scratch")
+        page.select_option("#preset", "tiny")
+        page.fill("#limit", "12")
+        page.check("#force")
+        page.get_by_role("button", name="Start retrain").click()
+        expect(page.locator("#job-status")).to_contain_text("is now current", timeout=180_000)
+        expect(page.locator("#model-rows tr")).to_have_count(2)
+        expect(page.locator("#model-rows tr.current")).not_to_have_attribute("data-version", "v1")
+        browser.close()
