@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run serve worker train train-quick evaluate search bench bench-serve test lint clean
+.PHONY: setup run serve worker train train-quick evaluate search bench bench-serve soak test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -61,3 +61,6 @@ lint: setup
 
 clean:
 	rm -rf runs var reports .pytest_cache
+
+soak: setup
+	$(BIN)/python -m wastesort_api.soak --minutes $${MINUTES:-10} --report reports/soak.json

@@ -1,0 +1,148 @@
+"""Soak test: two API processes under a steady mix of real and malformed images for a bounded time,
+recording errors, latency and each process's RSS every few seconds.
+
+It prints whether any request that should succeed failed, and whether RSS grew more than 10% after
+warm-up (per-request memory growth is the failure mode TorchServe users report).
+
+Run: ``python -m wastesort_api.soak --minutes 10 --rate 8 --report reports/soak.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from wastesort.data import by_split, load_samples
+from wastesort.settings import get_settings
+from wastesort.store import LocalStore, open_store
+from wastesort_api.bench import _port, _summary, _wait_ready
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def malformed(rng: random.Random, good: bytes) -> tuple[bytes, str]:
+    kind = rng.choice(["truncated", "garbage", "empty", "text"])
+    return {"truncated": (good[: len(good) // 3], "image/jpeg"), "garbage": (os.urandom(2048), "image/jpeg"),
+            "empty": (b"", "image/jpeg"), "text": (b"hello", "text/plain")}[kind]
+
+
+async def drive(urls: list[str], images: list[bytes], rate: float, seconds: float, bad_share: float,
+                pids: list[int], sample_every: float) -> dict:
+    rng = random.Random(0)
+    lat: list[float] = []
+    unexpected: list[str] = []
+    rss: list[dict] = []
+    n = int(rate * seconds)
+    start = time.perf_counter()
+
+    async def one(k: int, c: httpx.AsyncClient) -> None:
+        url = urls[k % len(urls)]
+        good = images[k % len(images)]
+        is_bad = rng.random() < bad_share
+        body, ctype = malformed(rng, good) if is_bad else (good, "image/jpeg")
+        t = time.perf_counter()
+        try:
+            r = await c.post(f"{url}/v1/predict", files=[("files", ("x.jpg", body, ctype))])
+            status = r.status_code
+        except httpx.HTTPError as exc:
+            status = f"{exc.__class__.__name__}"
+        if not is_bad:
+            lat.append(time.perf_counter() - t)
+        ok = (400 <= status < 500) if (is_bad and isinstance(status, int)) else status == 200
+        if not ok:
+            unexpected.append(f"{'bad' if is_bad else 'good'} -> {status}")
+
+    async def sampler() -> None:
+        while True:
+            rss.append({"t": round(time.perf_counter() - start, 1), **{str(p): round(rss_mb(p), 1) for p in pids}})
+            await asyncio.sleep(sample_every)
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64)) as c:
+        watcher = asyncio.create_task(sampler())
+        tasks = []
+        for k in range(n):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(k, c)))
+        await asyncio.gather(*tasks)
+        watcher.cancel()
+    return {"good": _summary(lat, 0, time.perf_counter() - start), "unexpected": unexpected[:50],
+            "unexpected_count": len(unexpected), "rss_mb": rss}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--rate", type=float, default=8, help="requests per second, both processes together")
+    ap.add_argument("--bad-share", type=float, default=0.2)
+    ap.add_argument("--sample-every", type=float, default=5)
+    ap.add_argument("--warmup-share", type=float, default=0.2, help="first part of the run ignored for RSS growth")
+    ap.add_argument("--report", default="reports/soak.json")
+    args = ap.parse_args(argv)
+
+    settings = get_settings()
+    store = open_store(settings.store)
+    if store.current() is None:
+        print("no model in the store: train one first (make train-quick)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="wastesort-soak-"))
+    LocalStore(work / "store").publish(store.fetch(store.current(), work / "cache"), mode="soak", version="soak")
+    images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
+    procs, urls = [], []
+    for i in range(2):
+        port = _port()
+        env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
+               "WASTESORT_API__REVIEW_DIR": str(work / f"review{i}"), "WASTESORT_API__CONFIG_DIR": str(work / "config"),
+               "WASTESORT_API__MODEL_CACHE_DIR": str(work / f"mc{i}"), "WASTESORT_API__THREADS": "1",
+               "WASTESORT_API__SAMPLES_DIR": str(work / "samples"), "WASTESORT_API__ALLOWED_ROOT": str(work / "img"),
+               "WASTESORT_API__UNCERTAIN_THRESHOLD": "0", "WASTESORT_API__UNCERTAIN_MARGIN": "0"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
+                                       "--port", str(port), "--log-level", "warning"], env=env))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for u in urls:
+            _wait_ready(u + "/readyz")
+        print(f"soak: {args.minutes} min at {args.rate} req/s over {len(urls)} processes, "
+              f"{args.bad_share:.0%} malformed", flush=True)
+        res = asyncio.run(drive(urls, images, args.rate, args.minutes * 60, args.bad_share,
+                                [p.pid for p in procs], args.sample_every))
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+    samples = res["rss_mb"]
+    cut = int(len(samples) * args.warmup_share)
+    growth = {}
+    for p in procs:
+        after = [s[str(p.pid)] for s in samples[cut:]]
+        growth[str(p.pid)] = round(max(after) / after[0] - 1, 4) if after else None
+    res["rss_growth_after_warmup"] = growth
+    res["rss_grew_over_10pct"] = any(g is not None and g > 0.10 for g in growth.values())
+    res["any_request_failed"] = res["unexpected_count"] > 0
+    print(f"good requests: {res['good']['requests']}  p50 {res['good']['p50_ms']} ms  p99 {res['good']['p99_ms']} ms")
+    print(f"unexpected responses: {res['unexpected_count']}  RSS growth after warm-up: {growth}")
+    print(f"RSS grew > 10%: {res['rss_grew_over_10pct']}; any request failed: {res['any_request_failed']}")
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(res, indent=2))
+    print(f"report: {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
