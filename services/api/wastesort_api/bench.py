@@ -34,6 +34,20 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+def scratch_api_env(work: Path, name: str, **api: str) -> dict[str, str]:
+    """Environment for a throwaway API process serving ``work/store``: its own folders, open admin."""
+    env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true"}
+    for key in ("config_dir", "review_dir", "model_cache_dir", "samples_dir", "allowed_root"):
+        env[f"WASTESORT_API__{key.upper()}"] = str(work / name / key)
+    env.update({f"WASTESORT_API__{k.upper()}": v for k, v in api.items()})
+    return env
+
+
+def start_uvicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
+                             "--port", str(port), "--log-level", "warning"], env=env)
+
+
 def _wait_ready(url: str, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -123,13 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
 
     api_port, naive_port = _port(), _port()
-    env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
-           "WASTESORT_API__CONFIG_DIR": str(work / "config"), "WASTESORT_API__REVIEW_DIR": str(work / "review"),
-           "WASTESORT_API__MODEL_CACHE_DIR": str(work / "mc"), "WASTESORT_API__SAMPLES_DIR": str(work / "samples"),
-           "WASTESORT_API__ALLOWED_ROOT": str(work / "images"), "WASTESORT_API__UNCERTAIN_THRESHOLD": "0"}
+    env = scratch_api_env(work, "api", uncertain_threshold="0", uncertain_margin="0")
     procs = {
-        "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
-                                 "--port", str(api_port), "--log-level", "warning"], env=env),
+        "api": start_uvicorn(api_port, env),
         "naive": subprocess.Popen([sys.executable, "-m", "wastesort_api.naive_server", str(folder),
                                    str(naive_port)], env=env, stderr=subprocess.DEVNULL),
     }

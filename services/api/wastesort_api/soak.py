@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import httpx
 from wastesort.data import by_split, load_samples
 from wastesort.settings import get_settings
 from wastesort.store import LocalStore, open_store
-from wastesort_api.bench import _port, _summary, _wait_ready
+from wastesort_api.bench import _port, _summary, _wait_ready, scratch_api_env, start_uvicorn
 
 
 def rss_mb(pid: int) -> float:
@@ -107,13 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     procs, urls = [], []
     for i in range(2):
         port = _port()
-        env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
-               "WASTESORT_API__REVIEW_DIR": str(work / f"review{i}"), "WASTESORT_API__CONFIG_DIR": str(work / "config"),
-               "WASTESORT_API__MODEL_CACHE_DIR": str(work / f"mc{i}"), "WASTESORT_API__THREADS": "1",
-               "WASTESORT_API__SAMPLES_DIR": str(work / "samples"), "WASTESORT_API__ALLOWED_ROOT": str(work / "img"),
-               "WASTESORT_API__UNCERTAIN_THRESHOLD": "0", "WASTESORT_API__UNCERTAIN_MARGIN": "0"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
-                                       "--port", str(port), "--log-level", "warning"], env=env))
+        env = scratch_api_env(work, f"api{i}", threads="1", uncertain_threshold="0", uncertain_margin="0")
+        procs.append(start_uvicorn(port, env))
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for u in urls:
