@@ -71,11 +71,12 @@ def _plot(rows: list[dict[str, Any]], out_dir: Path) -> None:
     plt.close(fig)
 
 
-def kfold(base: TrainConfig, samples: Sequence[Sample], folds: int, out_dir: Path, seed: int = 0) -> dict[str, Any]:
+def kfold(base: TrainConfig, samples: Sequence[Sample], folds: int, out_dir: Path, seed: int = 0,
+          limit: int | None = None) -> dict[str, Any]:
     """Stratified k-fold over train+val with one config: mean and std of each val metric."""
     from sklearn.model_selection import StratifiedKFold
 
-    pool = [s for s in samples if s.split in ("train", "val")]
+    pool = stratified_head([s for s in samples if s.split in ("train", "val")], limit)
     y = np.array([s.label for s in pool])
     per_fold = []
     for k, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)):
@@ -150,7 +151,7 @@ def run_search(samples: Sequence[Sample], *, mode: str, base: TrainConfig, out_d
     if folds:
         chosen_cfg = base.model_copy(update={k: best[k] for k in keys} | (
             {"schedule": "exp"} if mode == "grid" else {}))
-        result["kfold"] = kfold(chosen_cfg, samples, folds, out_dir / "kfold", seed=base.seed)
+        result["kfold"] = kfold(chosen_cfg, samples, folds, out_dir / "kfold", seed=base.seed, limit=limit)
     (out_dir / "search.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"search report: {out_dir}")
     return result
