@@ -27,6 +27,8 @@ from wastesort.train import PRESETS, TrainConfig, run
 
 log = logging.getLogger(__name__)
 
+FINETUNE_LR_SCALE = 0.3
+
 
 def version_for(job_id: str) -> str:
     return f"job-{job_id[:16]}"
@@ -68,7 +70,11 @@ def run_retrain(req: RetrainRequest, *, job_id: str, settings: Settings, store: 
         m = store.manifest(version)
         return {"version": version, "promoted": store.current() == version, "already_published": True,
                 "metrics": m.get("metrics", {})}
-    cfg_values = {**PRESETS[req.preset], **req.overrides}
+    cfg_values = {**PRESETS[req.preset]}
+    if req.mode == "finetune":
+        # already-trained weights: a gentler start than from ImageNet (the request can still override)
+        cfg_values.update(lr=TrainConfig.model_fields["lr"].default * FINETUNE_LR_SCALE, warmup_epochs=0.3)
+    cfg_values.update(req.overrides)
     current = store.current()
     work = Path(settings.trainer.runs_dir) / f"job-{job_id}"
     if req.mode == "finetune":
