@@ -53,7 +53,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {cfg.architecture} ({cfg.weights or 'default weights'}) on {len(train)} images, "
           f"validating on {len(val)}; run folder {out}", flush=True)
     result = run(cfg, train, val, out, resume=not args.no_resume)
-    print(format_report("val (best epoch" + (", TTA)" if cfg.tta else ")"), result.val_report))
+    print(format_report("val (best epoch" + (", TTA)" if result.card.metrics["val_tta"] else ")"), result.val_report))
     diff = export_onnx(result.model, result.card, out / "best")
     print(f"ONNX export: {out / 'best' / 'model.onnx'} (max abs diff vs PyTorch {diff:.2e})")
     result.card.metrics["onnx_max_abs_diff"] = diff
@@ -78,14 +78,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         folder = folder / "best"
     loaded = load_classifier(folder, pick_device())
     root = Path(args.data or get_settings().data.root)
+    tta = args.tta == "on"
+    if args.tta == "auto":  # decided on val only, then applied to every split
+        val, _ = _load_split(root, "val", args.limit)
+        with_tta, without = (evaluate(loaded.model, val, loaded.card.pretrained_cfg, tta=t) for t in (True, False))
+        tta = (with_tta["accuracy"], -with_tta["loss"]) > (without["accuracy"], -without["loss"])
+        print(f"TTA on val: {with_tta['accuracy']:.4f} with, {without['accuracy']:.4f} without -> "
+              f"{'using' if tta else 'not using'} TTA")
     reports = {}
     for split in args.split:
         samples, _ = _load_split(root, split, args.limit)
-        reports[split] = evaluate(loaded.model, samples, loaded.card.pretrained_cfg, tta=args.tta)
-        print(format_report(f"{split}{' (TTA)' if args.tta else ''}", reports[split]))
+        reports[split] = evaluate(loaded.model, samples, loaded.card.pretrained_cfg, tta=tta)
+        print(format_report(f"{split}{' (TTA)' if tta else ''}", reports[split]))
     run_dir = Path(args.out) if args.out else folder.parent
     write_eval_report(run_dir, loaded.card, reports)
-    summary = {"model": str(folder), "version": loaded.card.version, "tta": args.tta, "targets": TARGETS,
+    summary = {"model": str(folder), "version": loaded.card.version, "tta": tta, "targets": TARGETS,
                **{s: {k: r[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall", "per_class", "n")}
                   for s, r in reports.items()}}
     if "test" in reports:
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")
     p.add_argument("model", help="run folder or model folder")
     p.add_argument("--split", nargs="+", default=["val", "test"], choices=["train", "val", "test"])
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
+                   help="test-time augmentation (flip); auto decides on val only")
     p.add_argument("--data")
     p.add_argument("--limit", type=int)
     p.add_argument("--out", help="folder for plots (default: the run folder)")

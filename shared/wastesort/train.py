@@ -322,9 +322,14 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
             break
 
     best = load_classifier(out_dir / "best", device)
-    val_report = evaluate(best.model, val, best.card.pretrained_cfg, tta=cfg.tta, cache=cache)
+    val_report = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)
+    use_tta = False
+    if cfg.tta:  # flip TTA only when it helps on val (it can hurt: TrashNet photos have a lit side)
+        tta_report = evaluate(best.model, val, best.card.pretrained_cfg, tta=True, cache=cache)
+        if (tta_report["accuracy"], -tta_report["loss"]) > (val_report["accuracy"], -val_report["loss"]):
+            val_report, use_tta = tta_report, True
     best.card.metrics["val"] = _short(val_report)
-    best.card.metrics["val_tta"] = cfg.tta
+    best.card.metrics["val_tta"] = use_tta
     best.card.metrics["train_seconds"] = round(time.time() - started, 1)
     (out_dir / "best" / "config.json").write_text(best.card.model_dump_json(indent=2))
     (out_dir / "history.json").write_text(json.dumps(history, indent=2))
