@@ -100,7 +100,9 @@ class ModelStore(ABC):
         if self.exists(version):
             return version
         card = read_card(folder)
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
+        # a folder fetched from a store carries its old manifest: the new one is written below, last
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and not p.name.endswith(".tmp") and p.name != MANIFEST)
         for p in files:
             self._put_file(f"versions/{version}/{p.name}", p)
         manifest = {

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import TOKEN, api_settings
-from tests.utils.factories import make_fitted_artifact
+from tests.utils.factories import make_fitted_artifact, real_samples
 from tests.utils.procs import start_api, start_worker, stop
 from wastesort import CLASSES
 from wastesort.store import LocalStore
@@ -40,8 +40,11 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     api_label = httpx.post(f"{url}/v1/predict", files=[("files", ("g.jpg", glass.path.read_bytes()))]).json()
     assert api_label["predictions"][0]["label"] == "glass"
-    # everything below 0.999 confidence goes to the review queue, so the upload can be labelled
-    httpx.post(f"{url}/v1/change", json={"param": "uncertain_threshold", "value": 0.999}, headers=auth)
+    # a model fitted to its photos is sure of them: flag every prediction short of certainty for review,
+    # and review a photo it has never seen
+    for param in ("uncertain_threshold", "uncertain_margin"):
+        httpx.post(f"{url}/v1/change", json={"param": param, "value": 1.0}, headers=auth)
+    unseen = real_samples("val", 1)[2]
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
@@ -60,6 +63,9 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
         expect(card.locator(".bar")).to_have_count(3)
         page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
 
+        page.set_input_files("#files", str(unseen.path))
+        expect(page.locator("#classify-status")).to_contain_text("Done")
+        page.click("#review-refresh")
         item = page.locator("#review-list li.card").first
         expect(item).to_be_visible()
         item.locator("select").select_option("glass")

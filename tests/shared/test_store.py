@@ -29,6 +29,10 @@ def test_publish_list_fetch_roundtrip(store, artifact, tmp_path):
     for name, meta in m["files"].items():
         assert (local / name).stat().st_size == meta["bytes"]
     assert (artifact / "model.onnx").read_bytes() == (local / "model.onnx").read_bytes()
+    # a fetched folder (which holds its manifest) can be published again, e.g. into another store
+    again = LocalStore(tmp_path / "other")
+    again.publish(local, mode="copy", version="v1copy")
+    assert again.fetch("v1copy", tmp_path / "cache2").is_dir()
 
 
 def test_publish_is_idempotent_and_versions_immutable(store, artifact, tmp_path):
