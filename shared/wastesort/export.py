@@ -47,33 +47,3 @@ def export_onnx(model: torch.nn.Module, card: ModelCard, folder: Path, *,
     log.info("exported %s (parity max abs diff %.2e)", path, diff)
     return diff
 
-
-INT8_FILE = "model.int8.onnx"
-
-
-def quantize_int8(folder: Path, calibration: np.ndarray) -> Path:
-    """Static int8 quantization (QDQ, per-channel weights) calibrated on preprocessed training images.
-
-    EfficientNet-Lite was designed for int8 (ReLU6, no squeeze-excite); on AVX-512 VNNI CPUs the int8
-    graph runs faster than fp32. Callers must check accuracy on val before serving it.
-    """
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"input": calibration[i:i + 8]} for i in range(0, len(calibration), 8)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    src = folder / ONNX_FILE
-    prep = folder / "model.prep.onnx.tmp"
-    out = folder / INT8_FILE
-    quant_pre_process(str(src), str(prep), skip_symbolic_shape=True)
-    tmp = folder / "model.int8.onnx.tmp"
-    quantize_static(str(prep), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    prep.unlink(missing_ok=True)
-    tmp.replace(out)
-    return out
