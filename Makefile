@@ -19,15 +19,7 @@ setup: $(STAMP)
 # Embedded default: local folder store, filesystem job queue (no Redis/S3/Docker). Trains the quick
 # preset first when the store has no model yet, then runs a worker in the background and the API.
 run: setup
-	@mkdir -p var
-	@if [ -z "$$($(BIN)/python -c 'from wastesort.settings import get_settings; from wastesort.store import open_store; print(open_store(get_settings().store).current() or "")')" ]; then \
-		echo "no model published yet: training the quick preset (about 10 min on 2 cores)"; \
-		$(BIN)/wastesort train --preset quick --out runs/quick-initial --publish; fi
-	$(BIN)/celery -A wastesort_trainer.celery_app worker --pool=solo --loglevel=INFO > var/worker.log 2>&1 & \
-	echo "worker started (log: var/worker.log)"; \
-	WASTESORT_API__ALLOW_OPEN_ADMIN=$${WASTESORT_API__ALLOW_OPEN_ADMIN:-true} \
-	$(BIN)/uvicorn wastesort_api.main:create_app --factory --host 127.0.0.1 --port $(PORT); \
-	kill %1 2>/dev/null || true
+	bash scripts/run.sh
 
 serve: setup
 	$(BIN)/uvicorn wastesort_api.main:create_app --factory --host 0.0.0.0 --port $(PORT)
