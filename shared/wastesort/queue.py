@@ -8,6 +8,7 @@ trainer.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -100,12 +101,47 @@ class CancelFlags:
         return (self.folder / job_id).exists()
 
 
+def _journal(app: Celery) -> Path | None:
+    """Folder of job requests kept by the embedded (filesystem) queue, which cannot redeliver by itself."""
+    opts = app.conf.broker_transport_options or {}
+    return Path(opts["data_folder_in"]).parent / "jobs" if "data_folder_in" in opts else None
+
+
 def submit_retrain(app: Celery, request: RetrainRequest, job_id: str | None = None) -> str:
     """Record the job as QUEUED (so unknown ids can be told apart), then enqueue it by name."""
     job_id = job_id or uuid.uuid4().hex
+    journal = _journal(app)
+    if journal is not None:
+        journal.mkdir(parents=True, exist_ok=True)
+        (journal / f"{job_id}.json").write_text(request.model_dump_json())
     app.backend.store_result(job_id, {"request": request.model_dump()}, QUEUED)
     app.send_task(TASK_RETRAIN, kwargs={"request": request.model_dump()}, task_id=job_id, queue=QUEUE)
     return job_id
+
+
+def requeue_orphans(app: Celery) -> list[str]:
+    """Embedded queue, at worker start: send again every unfinished job whose message is gone.
+
+    The filesystem transport deletes a message when a worker takes it, so a worker killed mid-job
+    would lose it (Redis redelivers after the visibility timeout instead). The embedded default runs
+    one worker, so at its start nothing is running and an unfinished job without a message is orphaned.
+    """
+    journal = _journal(app)
+    if journal is None or not journal.is_dir():
+        return []
+    pending = " ".join(p.read_text(errors="ignore") for p in Path(app.conf.broker_transport_options[
+        "data_folder_in"]).glob("*.msg"))
+    resent = []
+    for record in journal.glob("*.json"):
+        job_id = record.stem
+        state = AsyncResult(job_id, app=app).state
+        if state in ("SUCCESS", "FAILURE", "REVOKED"):
+            record.unlink(missing_ok=True)
+        elif job_id not in pending:
+            app.send_task(TASK_RETRAIN, kwargs={"request": json.loads(record.read_text())}, task_id=job_id,
+                          queue=QUEUE)
+            resent.append(job_id)
+    return resent
 
 
 def job_status(app: Celery, job_id: str) -> dict[str, Any] | None:

@@ -145,3 +145,24 @@ def test_embedded_filesystem_queue_needs_no_server(tmp_path, run):
         run(go())
     finally:
         stop(worker)
+
+
+def test_embedded_queue_job_survives_worker_killed_mid_run(tmp_path):
+    s = queue_settings(tmp_path)  # filesystem:// broker + SQLite results
+    app = make_celery(s)
+    job = submit_retrain(app, RetrainRequest(**{**TINY, "overrides": {"epochs": 12}}))
+    w1 = start_worker(s, tmp_path / "w1.log")
+    try:
+        st = wait_for(app, job, {"PROGRESS"}, 120)
+        stop(w1, signal.SIGKILL)
+    finally:
+        stop(w1, signal.SIGKILL)
+    assert LocalStore(tmp_path / "store").list_versions() == []
+    w2 = start_worker(s, tmp_path / "w2.log")
+    try:
+        st = wait_for(app, job, {"SUCCESS", "FAILURE"}, 240)
+        assert st["state"] == "SUCCESS", (tmp_path / "w2.log").read_text()[-3000:]
+    finally:
+        stop(w2)
+    assert [v["version"] for v in LocalStore(tmp_path / "store").list_versions()] == [st["result"]["version"]]
+    assert "queued again" in (tmp_path / "w2.log").read_text()
