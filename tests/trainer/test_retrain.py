@@ -32,6 +32,7 @@ def test_three_modes_publish_with_lineage_and_gate(tmp_path):
     assert m2["data"]["new_data"]["skipped"] == 1 and "broken.jpg" in m2["data"]["new_data"]["problems"][0]
     assert m2["data"]["replay"] == 6 and m2["data"]["train"] == 12  # 6 new + 6 replayed base images
     assert r2["gate"] == "forced" and store.current() == r2["version"]
+    assert m2["metrics"]["test"]["n"] == 12 and 0 <= m2["metrics"]["test"]["accuracy"] <= 1
 
     r3 = run_retrain(RetrainRequest(mode="scratch_plus_new", new_data=str(new), gate_margin=0.0, **TINY),
                      job_id="job3", settings=settings, store=store)

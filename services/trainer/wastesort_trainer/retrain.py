@@ -23,7 +23,7 @@ from wastesort.export import export_onnx
 from wastesort.queue import RetrainRequest
 from wastesort.settings import Settings
 from wastesort.store import ModelStore, open_store
-from wastesort.train import PRESETS, TrainConfig, run
+from wastesort.train import PRESETS, TrainConfig, evaluate, run
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ def run_retrain(req: RetrainRequest, *, job_id: str, settings: Settings, store: 
     result = run(cfg, train, val, work / "run", progress=progress, should_stop=should_stop, show_bar=False)
     best = work / "run" / "best"
     result.card.metrics["onnx_max_abs_diff"] = export_onnx(result.model, result.card, best)
+    # Test metrics go into the manifest as a report for people; nothing (gate, promotion) reads them.
+    test, _ = validate(stratified_head(by_split(load_samples(settings.data.root), "test"), req.limit),
+                       settings.data.root)
+    test_report = evaluate(result.model, test, result.card.pretrained_cfg, tta=result.card.metrics["val_tta"])
+    result.card.metrics["test"] = {k: test_report[k] for k in ("accuracy", "macro_f1", "min_precision",
+                                                               "min_recall", "per_class", "n")}
     result.card.mode, result.card.parent, result.card.version = req.mode, current, version
     result.card.dataset.update({k: v for k, v in data_info.items() if k != "new_data"})
     (best / "config.json").write_text(result.card.model_dump_json(indent=2))
