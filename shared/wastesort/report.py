@@ -30,6 +30,15 @@ def write_eval_report(run_dir: Path, card: ModelCard, reports: dict[str, dict[st
     return out
 
 
+def save_json_report(path: Path | str, data: dict[str, Any]) -> Path:
+    """Benchmark and measurement scripts all end here: one JSON file, its path printed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str))
+    print(f"report: {path}")
+    return path
+
+
 def format_report(name: str, rep: dict[str, Any]) -> str:
     lines = [f"{name}: accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  (n={rep['n']})",
              f"  {'class':<10} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]

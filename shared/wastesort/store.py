@@ -149,6 +149,13 @@ class ModelStore(ABC):
         return prev
 
     # --- download -------------------------------------------------------------------------------
+    def fetch_current(self, cache_dir: Path) -> tuple[str, Path]:
+        """(version, local folder) of the current model; a clear error when nothing was published yet."""
+        version = self.current()
+        if version is None:
+            raise VersionNotFound(f"no current model in {self.uri}: train one first (make train-quick)")
+        return version, self.fetch(version, cache_dir)
+
     def fetch(self, version: str, cache_dir: Path) -> Path:
         """Local folder holding the version's files (downloaded once, verified by sha256)."""
         manifest = self.manifest(version)

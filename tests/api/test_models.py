@@ -1,5 +1,6 @@
 import asyncio
 import shutil
+import time
 
 from tests.api.conftest import AUTH, running_app
 from tests.utils.factories import TRASHNET
@@ -45,20 +46,28 @@ def test_hot_swap_under_concurrent_load_has_zero_failures(published, artifact, t
     async def go():
         async with running_app(published) as c:
             results = []
+            done = asyncio.Event()
 
-            async def client(n):
-                for _ in range(n):
+            async def client():
+                while not done.is_set():
                     r = await c.post("/v1/predict", files=[("files", ("g.jpg", GLASS, "image/jpeg"))])
                     results.append((r.status_code, r.json().get("model_version")))
 
-            load = asyncio.gather(*(client(25) for _ in range(4)))
+            load = [asyncio.create_task(client()) for _ in range(4)]
             await asyncio.sleep(0.3)
             await asyncio.to_thread(store.publish, _second_version(artifact, tmp_path), mode="finetune",
                                     version="v2")
-            await load
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(v == "v2" for _, v in results):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # keep the load on after the swap
+            done.set()
+            await asyncio.gather(*load)
             assert all(s == 200 for s, _ in results), [r for r in results if r[0] != 200][:3]
             versions = [v for _, v in results]
             assert versions[0] == "v1" and versions[-1] == "v2", versions
+            first_v2 = versions.index("v2")
+            assert all(v == "v2" for v in versions[first_v2 + 4:])  # after the swap, only in-flight ones on v1
             metrics = (await c.get("/metrics")).text
             assert "wastesort_model_swaps_total 1.0" in metrics
     run(go())

@@ -36,6 +36,19 @@ def wait_for(app, job_id: str, states: set[str], timeout: float = 180) -> dict:
     raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {job_status(app, job_id)}")
 
 
+def restart_and_expect_one_publish(s: Settings, app, job: str, tmp_path: Path) -> dict:
+    """After a worker died mid-job: nothing is published; a new worker finishes it and publishes it once."""
+    assert LocalStore(tmp_path / "store").list_versions() == []  # never half-published
+    w2 = start_worker(s, tmp_path / "w2.log")
+    try:
+        st = wait_for(app, job, {"SUCCESS", "FAILURE"}, 240)
+        assert st["state"] == "SUCCESS", (tmp_path / "w2.log").read_text()[-3000:]
+    finally:
+        stop(w2)
+    assert [v["version"] for v in LocalStore(tmp_path / "store").list_versions()] == [st["result"]["version"]]
+    return st
+
+
 @pytest.fixture
 def redis_settings(tmp_path, redis_server):
     url, _ = redis_server
@@ -81,15 +94,7 @@ def test_job_survives_worker_killed_mid_run_and_publishes_once(tmp_path, redis_s
         stop(w1, signal.SIGKILL)  # the whole worker dies mid-training
     finally:
         stop(w1, signal.SIGKILL)
-    assert LocalStore(tmp_path / "store").list_versions() == []  # never half-published
-    w2 = start_worker(s, tmp_path / "w2.log")
-    try:
-        st = wait_for(app, job, {"SUCCESS", "FAILURE"}, 240)
-        assert st["state"] == "SUCCESS", (tmp_path / "w2.log").read_text()[-3000:]
-    finally:
-        stop(w2)
-    versions = LocalStore(tmp_path / "store").list_versions()
-    assert [v["version"] for v in versions] == [st["result"]["version"]]
+    restart_and_expect_one_publish(s, app, job, tmp_path)
 
 
 def test_redis_restart_with_queued_jobs_loses_none(tmp_path, redis_server):
@@ -153,16 +158,9 @@ def test_embedded_queue_job_survives_worker_killed_mid_run(tmp_path):
     job = submit_retrain(app, RetrainRequest(**{**TINY, "overrides": {"epochs": 12}}))
     w1 = start_worker(s, tmp_path / "w1.log")
     try:
-        st = wait_for(app, job, {"PROGRESS"}, 120)
+        wait_for(app, job, {"PROGRESS"}, 120)
         stop(w1, signal.SIGKILL)
     finally:
         stop(w1, signal.SIGKILL)
-    assert LocalStore(tmp_path / "store").list_versions() == []
-    w2 = start_worker(s, tmp_path / "w2.log")
-    try:
-        st = wait_for(app, job, {"SUCCESS", "FAILURE"}, 240)
-        assert st["state"] == "SUCCESS", (tmp_path / "w2.log").read_text()[-3000:]
-    finally:
-        stop(w2)
-    assert [v["version"] for v in LocalStore(tmp_path / "store").list_versions()] == [st["result"]["version"]]
+    restart_and_expect_one_publish(s, app, job, tmp_path)
     assert "queued again" in (tmp_path / "w2.log").read_text()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -24,8 +23,9 @@ import httpx
 import numpy as np
 
 from wastesort.data import by_split, load_samples
+from wastesort.report import save_json_report
 from wastesort.settings import get_settings
-from wastesort.store import LocalStore, open_store
+from wastesort.store import LocalStore, StoreError, open_store
 
 
 def _port() -> int:
@@ -128,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         folder = Path(args.model)
     else:
-        store = open_store(settings.store)
-        if store.current() is None:
-            print("no model in the store: train one first (make train-quick)", file=sys.stderr)
+        try:
+            _, folder = open_store(settings.store).fetch_current(work / "cache")
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        folder = store.fetch(store.current(), work / "cache")
     LocalStore(work / "store").publish(folder, mode="bench", version="bench")
     images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
 
@@ -173,9 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<8} {s['throughput_rps']:>10} {s['p50_ms']:>8} {s['p99_ms']:>8} | {h['p50_ms']:>13} "
               f"{h['p99_ms']:>8} {s['errors'] + h['errors']:>6}")
     print(f"throughput ratio api/naive: {ratio:.2f}x; targets: {report['targets']}")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2))
-    print(f"report: {args.report}")
+    save_json_report(args.report, report)
     return 0
 
 

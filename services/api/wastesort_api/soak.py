@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import sys
@@ -22,8 +21,9 @@ from pathlib import Path
 import httpx
 
 from wastesort.data import by_split, load_samples
+from wastesort.report import save_json_report
 from wastesort.settings import get_settings
-from wastesort.store import LocalStore, open_store
+from wastesort.store import LocalStore, StoreError, open_store
 from wastesort_api.bench import _port, _summary, _wait_ready, scratch_api_env, start_uvicorn
 
 
@@ -96,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     settings = get_settings()
-    store = open_store(settings.store)
-    if store.current() is None:
-        print("no model in the store: train one first (make train-quick)", file=sys.stderr)
-        return 2
     work = Path(tempfile.mkdtemp(prefix="wastesort-soak-"))
-    LocalStore(work / "store").publish(store.fetch(store.current(), work / "cache"), mode="soak", version="soak")
+    try:
+        _, folder = open_store(settings.store).fetch_current(work / "cache")
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    LocalStore(work / "store").publish(folder, mode="soak", version="soak")
     images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
     procs, urls = [], []
     for i in range(2):
@@ -132,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"good requests: {res['good']['requests']}  p50 {res['good']['p50_ms']} ms  p99 {res['good']['p99_ms']} ms")
     print(f"unexpected responses: {res['unexpected_count']}  RSS growth after warm-up: {growth}")
     print(f"RSS grew > 10%: {res['rss_grew_over_10pct']}; any request failed: {res['any_request_failed']}")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(res, indent=2))
-    print(f"report: {args.report}")
+    save_json_report(args.report, res)
     return 0
 
 

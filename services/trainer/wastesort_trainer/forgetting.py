@@ -11,7 +11,6 @@ Run: ``python -m wastesort_trainer.forgetting --classes glass metal --per-class 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -20,8 +19,9 @@ from pathlib import Path
 from wastesort import CLASSES
 from wastesort.data import by_split, load_samples
 from wastesort.queue import RetrainRequest
+from wastesort.report import save_json_report
 from wastesort.settings import Settings, TrainerSettings, get_settings
-from wastesort.store import LocalStore, open_store
+from wastesort.store import LocalStore, StoreError, open_store
 from wastesort_trainer.retrain import run_retrain
 
 
@@ -46,14 +46,15 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     store = open_store(settings.store)
-    if store.current() is None:
-        print("no current model: train one first", file=sys.stderr)
-        return 2
     work = Path(tempfile.mkdtemp(prefix="wastesort-forgetting-"))
-    base_folder = store.fetch(store.current(), work / "cache")
-    start = store.manifest(store.current())["metrics"]["val"]
+    try:
+        current, base_folder = store.fetch_current(work / "cache")
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    start = store.manifest(current)["metrics"]["val"]
     new = make_new_data(settings.data.root, work / "new", args.classes, args.per_class)
-    report = {"start": {"version": store.current(), "val_accuracy": start["accuracy"],
+    report = {"start": {"version": current, "val_accuracy": start["accuracy"],
                         "recall": {c: m["recall"] for c, m in start["per_class"].items()}},
               "new_data": {"classes": args.classes, "per_class": args.per_class}, "runs": {}}
     for name, ratio in (("new_data_only", 0.0), ("with_replay", args.replay_ratio)):
@@ -71,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<14} replay {ratio:.1f}: val accuracy {val['accuracy']:.4f}  "
               + " ".join(f"{c}={m['recall']:.2f}" for c, m in val["per_class"].items()), flush=True)
     print(f"start          val accuracy {start['accuracy']:.4f}")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2))
-    print(f"report: {args.report}")
+    save_json_report(args.report, report)
     return 0
 
 
