@@ -80,4 +80,11 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
         expect(page.locator("#job-status")).to_contain_text("is now current", timeout=180_000)
         expect(page.locator("#model-rows tr")).to_have_count(2)
         expect(page.locator("#model-rows tr.current")).not_to_have_attribute("data-version", "v1")
+
+        page.locator('#model-rows tr[data-version="v1"]').get_by_role("button", name="Details").click()
+        cm = page.locator("#per-class-body table.cm")
+        expect(cm).to_be_visible()
+        expect(cm.locator("tr")).to_have_count(1 + 6)  # header + one row per true class
+        # the fitted model knows its 12 photos: every count sits on the diagonal (2 per class)
+        expect(cm.locator("tr").nth(2).locator("td").nth(1)).to_have_text("2")
         browser.close()

@@ -112,14 +112,39 @@ async function loadModels() {
         el("td", {}, v.version + (v.current ? " (current)" : "")), el("td", {}, v.mode || ""),
         el("td", {}, fmt(val.accuracy)), el("td", {}, fmt(val.min_precision)), el("td", {}, fmt(val.min_recall)),
         el("td", {}, v.created || ""),
-        el("td", {}, v.current ? "" : el("button", { type: "button", class: "secondary", onclick: () => promote(v.version) }, "Promote")));
+        el("td", {},
+          el("button", { type: "button", class: "secondary", onclick: () => showDetails(v) }, "Details"), " ",
+          v.current ? "" : el("button", { type: "button", class: "secondary", onclick: () => promote(v.version) }, "Promote")));
     }));
-    const per = m.metrics?.val?.per_class || {};
-    $("#per-class-body").replaceChildren(el("table", {},
-      el("tr", {}, el("th", {}, "class"), el("th", {}, "precision"), el("th", {}, "recall"), el("th", {}, "f1")),
-      ...Object.entries(per).map(([c, v]) => el("tr", {}, el("td", {}, c), el("td", {}, pct(v.precision)),
-        el("td", {}, pct(v.recall)), el("td", {}, pct(v.f1))))));
+    const shown = versions.find((v) => v.version === detailsVersion) || versions.find((v) => v.current);
+    if (shown) showDetails(shown, false);
   } catch (e) { $("#model-line").textContent = `Error: ${e.message}`; }
+}
+
+let detailsVersion = null;
+
+// Per-class precision/recall and the val confusion matrix (rows: true class, columns: predicted).
+function showDetails(v, open = true) {
+  detailsVersion = v.version;
+  const val = v.metrics?.val || {};
+  const per = val.per_class || {};
+  const labels = Object.keys(per);
+  const cm = val.confusion_matrix || [];
+  const perTable = el("table", {}, el("caption", {}, `${v.version}: val per class`),
+    el("tr", {}, el("th", {}, "class"), el("th", {}, "precision"), el("th", {}, "recall"), el("th", {}, "f1")),
+    ...Object.entries(per).map(([c, m]) => el("tr", {}, el("td", {}, c), el("td", {}, pct(m.precision)),
+      el("td", {}, pct(m.recall)), el("td", {}, pct(m.f1)))));
+  const cmTable = el("table", { class: "cm", "aria-label": "confusion matrix, rows true class, columns predicted class" },
+    el("caption", {}, "Confusion matrix on val (rows: true class, columns: predicted; shade = share of the row)"),
+    el("tr", {}, el("th", {}, "true \\ predicted"), ...labels.map((l) => el("th", { scope: "col" }, l))),
+    ...cm.map((row, i) => {
+      const total = row.reduce((a, b) => a + b, 0) || 1;
+      return el("tr", {}, el("th", { scope: "row" }, labels[i] || i), ...row.map((n) => Object.assign(
+        el("td", { title: `${n} (${pct(n / total)} of true ${labels[i]})` }, n),
+        { style: `background: rgba(11,110,79,${(n / total).toFixed(2)}); color: ${n / total > 0.5 ? "#fff" : "inherit"}` })));
+    }));
+  $("#per-class-body").replaceChildren(perTable, cmTable);
+  if (open) $("#per-class").open = true;
 }
 
 async function promote(version) {
