@@ -68,8 +68,7 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
         page.click("#review-refresh")
         item = page.locator("#review-list li.card").first
         expect(item).to_be_visible()
-        item.locator("select").select_option("glass")
-        item.get_by_role("button", name="Save label").click()
+        item.get_by_role("button", name="label as glass").click()  # one click
         expect(page.locator("#labelled-count")).to_have_text("1")
 
         page.select_option("#mode", "scratch")

@@ -80,18 +80,19 @@ async function loadReview() {
     $("#review-count").textContent = res.items.length;
     $("#labelled-count").textContent = res.labelled_waiting;
     $("#review-list").replaceChildren(...res.items.map((it) => {
-      const select = el("select", { "aria-label": `true class of ${it.filename}` },
-        ...CLASSES.map((c) => Object.assign(el("option", { value: c }, c), { selected: c === it.label })));
+      // one click sets the true label
+      const label = async (ev, c) => {
+        try {
+          await api(`/v1/review/${it.id}`, { method: "POST", admin: true, json: { label: c } });
+          loadReview();
+        } catch (e) { ev.target.closest("li").append(el("p", { class: "error", role: "alert" }, e.message)); }
+      };
       return el("li", { class: "card", "data-id": it.id },
         el("img", { src: `/v1/review/${it.id}/image`, alt: `uncertain photo ${it.filename}` }),
         el("div", {}, `predicted ${it.label} (${pct(it.confidence)}, margin ${pct(it.margin)})`),
-        el("label", {}, "True class ", select),
-        el("button", { type: "button", onclick: async (ev) => {
-          try {
-            await api(`/v1/review/${it.id}`, { method: "POST", admin: true, json: { label: select.value } });
-            loadReview();
-          } catch (e) { ev.target.after(el("p", { class: "error", role: "alert" }, e.message)); }
-        } }, "Save label"));
+        el("div", { class: "labels", role: "group", "aria-label": `true class of ${it.filename}` },
+          ...CLASSES.map((c) => el("button", { type: "button", class: c === it.label ? "" : "secondary",
+            "aria-label": `label as ${c}`, onclick: (ev) => label(ev, c) }, c))));
     }));
   } catch (e) { $("#review-list").replaceChildren(el("li", { class: "error" }, e.message)); }
 }
