@@ -65,6 +65,7 @@ def make_celery(settings: Settings) -> Celery:
         (Path(t.queue_dir) / "processed").mkdir(parents=True, exist_ok=True)
         conf["broker_transport_options"] = {"data_folder_in": str(folder), "data_folder_out": str(folder),
                                             "processed_folder": str(Path(t.queue_dir) / "processed"),
+                                            "control_folder": str(Path(t.queue_dir) / "control"),
                                             "store_processed": False}
     elif t.broker_url.startswith(("redis://", "rediss://")):
         # Redelivery of an unacked job happens after this long: it must exceed the longest training.
