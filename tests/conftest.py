@@ -7,12 +7,15 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# object masks computed by training runs go to a throwaway folder, not the checkout's var/cache
+os.environ.setdefault("WASTESORT_DATA__CACHE_DIR", tempfile.mkdtemp(prefix="wastesort-test-cache-"))
 
 from tests.utils.factories import make_artifact  # noqa: E402
 from tests.utils.procs import free_port  # noqa: E402

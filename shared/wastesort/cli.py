@@ -29,7 +29,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     if args.config:
         values.update(yaml.safe_load(Path(args.config).read_text()) or {})
     for key in ("epochs", "architecture", "weights", "input_size", "batch_size", "lr", "seed", "balance",
-                "augment", "schedule", "lr_decay", "ema_decay", "layer_decay"):
+                "augment", "paste_p", "schedule", "lr_decay", "ema_decay", "layer_decay"):
         v = getattr(args, key, None)
         if v is not None:
             values[key] = v
@@ -69,9 +69,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from wastesort.evaluation import evaluate
     from wastesort.models import load_classifier, pick_device
     from wastesort.report import format_report, write_eval_report
-    from wastesort.train import evaluate
 
     folder = Path(args.model)
     if (folder / "best").is_dir():
@@ -104,6 +104,57 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(summary, indent=2))
     print(f"report: {report_path}; plots in {run_dir}")
+    return 0
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from wastesort.backgrounds import load_pool
+    from wastesort.evaluation import ImageCache
+    from wastesort.models import load_classifier, pick_device
+    from wastesort.report import save_json_report
+    from wastesort.robustness import (
+        background_alter,
+        example_sheet,
+        markdown_table,
+        mask_sheet,
+        run_sets,
+        shift_alter,
+        summarise,
+    )
+    from wastesort.segment import MaskCache
+
+    settings = get_settings()
+    root = Path(args.data or settings.data.root)
+    samples, _ = _load_split(root, args.split, args.limit)
+    masks = MaskCache(settings.data.cache_dir / "masks")
+    masks.warm([s.path for s in samples], workers=args.workers)
+    pool = load_pool(Path(args.backgrounds or settings.data.backgrounds), "test")
+    print(f"{len(samples)} {args.split} images; {len(pool.photos)} held-out background photos + "
+          f"procedural {', '.join(pool.procedural_kinds)}; shifts at severities {args.severities}")
+    out_dir = Path(args.report).with_suffix("")
+    cache = ImageCache()
+    mask_sheet(samples, masks, out_dir / "masks.png", cache=cache)
+    alters = {"clean": None, "background": background_alter(samples, masks, pool, args.seed),
+              **{n: shift_alter(samples, n, 3, args.seed) for n in args.shifts}}
+    example_sheet(samples, alters, out_dir / "examples.png", cache=cache)
+    report: dict[str, Any] = {"split": args.split, "seed": args.seed, "severities": args.severities, "models": {}}
+    for model_dir in args.models:
+        folder = Path(model_dir) / "best" if (Path(model_dir) / "best").is_dir() else Path(model_dir)
+        loaded = load_classifier(folder, pick_device())
+        print(f"== {folder}")
+        results = run_sets(loaded.model, samples, loaded.card.pretrained_cfg, masks=masks, pool=pool,
+                           shifts=args.shifts, severities=args.severities, seed=args.seed, cache=cache)
+        summary = summarise(results)
+        summary["calibrated_uncertainty"] = loaded.card.metrics.get("uncertainty")
+        report["models"][str(folder)] = summary
+        table = markdown_table(summary)
+        print(table)
+        print("pooled error AUROC on the shifted sets: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in summary["pooled_error_auroc"].items()))
+        print("targets: " + ", ".join(f"{k} {'MET' if v else 'NOT met'}" for k, v in summary["checks"].items()))
+        (out_dir / f"{folder.parent.name or folder.name}.md").write_text(table + "\n")
+    save_json_report(args.report, report)
+    print(f"mask and example sheets in {out_dir}")
     return 0
 
 
@@ -149,7 +200,7 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", choices=["quick", "default", "tiny"], default="default")
+    p.add_argument("--preset", choices=["quick", "default", "plain", "tiny"], default="default")
     p.add_argument("-c", "--config", help="YAML file of TrainConfig values (overrides the preset)")
     p.add_argument("--data", help="dataset folder (split.csv or class folders)")
     p.add_argument("--out", help="run folder")
@@ -166,7 +217,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema-decay", type=float, dest="ema_decay")
     g.add_argument("--layer-decay", type=float, dest="layer_decay")
     g.add_argument("--balance", choices=["sampler", "loss", "none"])
-    g.add_argument("--augment", choices=["strong", "basic", "none"])
+    g.add_argument("--augment", choices=["robust", "strong", "basic", "none"])
+    g.add_argument("--paste-p", type=float, dest="paste_p", help="share of photos pasted on new backgrounds")
     g.add_argument("--seed", type=int)
 
 
@@ -190,6 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="folder for plots (default: the run folder)")
     p.add_argument("--report", default=str(REPO_ROOT / "reports" / "evaluate.json"))
     p.set_defaults(fn=cmd_evaluate)
+
+    from wastesort.shifts import SHIFTS
+
+    p = sub.add_parser("robustness", help="accuracy off the white board: pasted backgrounds, capture shifts")
+    p.add_argument("models", nargs="+", help="run or model folders (several: one report, side by side)")
+    p.add_argument("--split", choices=["val", "test"], default="test")
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5], choices=[1, 2, 3, 4, 5])
+    p.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=list(SHIFTS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data")
+    p.add_argument("--backgrounds", help="background photos folder (its held-out test part is used)")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--workers", type=int, default=2, help="processes for the first-time object cut-outs")
+    p.add_argument("--report", default=str(REPO_ROOT / "reports" / "robustness.json"))
+    p.set_defaults(fn=cmd_robustness)
 
     p = sub.add_parser("export", help="export a model folder to ONNX with a parity check")
     p.add_argument("model")

@@ -94,8 +94,14 @@ def eval_transform(cfg: DataConfig) -> Transform:
     )
 
 
-def train_transform(cfg: DataConfig, *, strength: str = "strong") -> Transform:
-    """On-the-fly augmentation. 'strong' adds the colour/lighting/occlusion shifts a sorting line sees."""
+def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
+    """On-the-fly augmentation.
+
+    'strong' adds blur/noise/JPEG and cut-outs; 'robust' (the default recipe) adds what photos off the
+    white board bring: colour temperature, exposure and uneven light, perspective, heavier blur and
+    noise, more and larger occluders (random erasing). Background replacement happens before this
+    (see :mod:`wastesort.composite`), on the decoded photo.
+    """
     interp = INTERPOLATION[cfg.interpolation]
     size = cfg.input_size
     ops: list[A.BasicTransform] = [
@@ -113,5 +119,19 @@ def train_transform(cfg: DataConfig, *, strength: str = "strong") -> Transform:
                      A.ImageCompression(quality_range=(50, 90))], p=0.2),
             A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.08, 0.2),
                             hole_width_range=(0.08, 0.2), fill="random_uniform", p=0.2),
+        ]
+    elif strength == "robust":
+        ops += [
+            A.PlanckianJitter(p=0.3),
+            A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.4),
+            A.RandomGamma(gamma_limit=(60, 160), p=0.25),
+            A.Illumination(intensity_range=(0.05, 0.2), p=0.25),
+            A.Perspective(scale=(0.03, 0.1), p=0.25),
+            A.ToGray(p=0.03),
+            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.8)), A.MotionBlur(blur_limit=(3, 9)),
+                     A.GaussNoise(std_range=(0.02, 0.1)), A.ISONoise(),
+                     A.ImageCompression(quality_range=(20, 90))], p=0.4),
+            A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
+                            hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35),
         ]
     return _to_chw(A.Compose([*ops, *_finish(cfg)]))

@@ -19,7 +19,8 @@ import numpy as np
 
 from wastesort import CLASSES
 from wastesort.data import Sample, by_split, stratified_head, validate
-from wastesort.train import TrainConfig, evaluate, run
+from wastesort.evaluation import evaluate
+from wastesort.train import TrainConfig, run
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ SHARED_MATERIAL = REPO_ROOT.parent / "shared" / "datasets"
 class DataSettings(BaseModel):
     root: Path = SHARED_MATERIAL / "trashnet"
     backgrounds: Path = SHARED_MATERIAL / "backgrounds"
+    cache_dir: Path = REPO_ROOT / "var" / "cache"  # object masks (computed once per image)
 
 
 class StoreSettings(BaseModel):
@@ -36,6 +37,7 @@ class ApiSettings(BaseModel):
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue: int = Field(256, ge=1)
     top_k: int = Field(3, ge=1, le=6)
+    uncertain_rule: str = Field("model", pattern="^(model|manual)$")
     uncertain_threshold: float = Field(0.6, ge=0, le=1)
     uncertain_margin: float = Field(0.2, ge=0, le=1)
     watch_interval_s: float = Field(5.0, ge=0)

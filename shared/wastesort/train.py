@@ -27,8 +27,10 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from wastesort import CLASSES, WastesortError
+from wastesort.backgrounds import load_pool
+from wastesort.composite import Compositor
 from wastesort.data import Sample, class_counts, fingerprint
-from wastesort.metrics import classification_report, confusion_matrix
+from wastesort.evaluation import Alter, ImageCache, ImageDataset, evaluate
 from wastesort.models import (
     DEFAULT_ARCHITECTURE,
     ModelCard,
@@ -39,7 +41,10 @@ from wastesort.models import (
     pick_device,
     save_artifact,
 )
-from wastesort.preprocess import DataConfig, Transform, eval_transform, load_image_file, train_transform
+from wastesort.preprocess import DataConfig, eval_transform, train_transform
+from wastesort.robustness import calibrate_uncertainty, run_sets
+from wastesort.segment import MaskCache
+from wastesort.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,12 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(0.995, ge=0, lt=1)  # 0 disables
     # "loss" sees every image each epoch; "sampler" (with replacement) skips ~1/3 of them per epoch
     balance: Literal["sampler", "loss", "none"] = "loss"
-    augment: Literal["strong", "basic", "none"] = "strong"
+    augment: Literal["robust", "strong", "basic", "none"] = "robust"
+    # share of training photos whose object is cut from the white board and pasted on a training
+    # background (wastesort.composite); 0 gives the plain white-board recipe
+    paste_p: float = Field(0.5, ge=0, le=1)
+    # pick the API's uncertainty signal + threshold on shifted val images (wastesort.robustness)
+    calibrate: bool = True
     drop_rate: float = 0.2
     drop_path_rate: float = 0.05
     patience: int = Field(4, ge=1)  # early stopping on val accuracy
@@ -80,14 +90,19 @@ class TrainConfig(BaseModel):
     workers: int = Field(-1, ge=-1)  # -1: auto (0 on CPU: augmentation is cheap next to the model)
     max_steps_per_epoch: int | None = None  # tiny runs in tests
     tta: bool = True
-    amp: bool = True  # mixed precision on CUDA only
+    # bf16 autocast for the training forward pass: on CUDA, and on CPUs with native bf16 (AVX512-BF16/AMX),
+    # where it measured ~1.35x faster per step on Lite2 at 224 px; validation always runs in fp32.
+    amp: bool = True
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 5, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic"},
+    "quick": {"epochs": 5, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic",
+              "paste_p": 0.0},
     "default": {},
+    # the recipe before background replacement, kept for comparisons (wastesort robustness)
+    "plain": {"augment": "strong", "paste_p": 0.0},
     "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
-             "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False},
+             "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False, "calibrate": False},
 }
 
 
@@ -103,38 +118,18 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def cpu_has_bf16() -> bool:
+    """Native bf16 matmul/conv on this CPU (otherwise autocast would emulate it, slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-class ImageCache:
-    """Decoded images kept in memory: TrashNet is ~0.8 GB decoded and decoding every epoch wastes CPU."""
-
-    def __init__(self) -> None:
-        self._images: dict[Path, np.ndarray] = {}
-
-    def get(self, path: Path) -> np.ndarray:
-        img = self._images.get(path)
-        if img is None:
-            img = load_image_file(path)
-            self._images[path] = img
-        return img
-
-
-class ImageDataset(Dataset):
-    def __init__(self, samples: Sequence[Sample], transform: Transform, cache: ImageCache | None = None):
-        self.samples = list(samples)
-        self.transform = transform
-        self.cache = cache or ImageCache()
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        s = self.samples[i]
-        return torch.from_numpy(self.transform(self.cache.get(s.path))), s.label
 
 
 def _loader(ds: Dataset, *, batch_size: int, workers: int, sampler=None, shuffle=False, seed=0) -> DataLoader:
@@ -142,35 +137,6 @@ def _loader(ds: Dataset, *, batch_size: int, workers: int, sampler=None, shuffle
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=shuffle if sampler is None else False,
                       num_workers=workers, generator=g, persistent_workers=workers > 0,
                       pin_memory=torch.cuda.is_available())
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *,
-                   tta: bool = False, batch_size: int = 64, cache: ImageCache | None = None,
-                   device: torch.device | None = None) -> np.ndarray:
-    """Logits for ``samples`` through the shared eval transform; TTA averages a horizontal flip."""
-    device = device or next(model.parameters()).device
-    model.eval()
-    ds = ImageDataset(samples, eval_transform(data_cfg), cache)
-    out = []
-    for x, _ in DataLoader(ds, batch_size=batch_size):
-        x = x.to(device).contiguous(memory_format=torch.channels_last)
-        logits = model(x).float()
-        if tta:
-            logits = (logits.softmax(1) + model(torch.flip(x, dims=[3])).float().softmax(1)).div(2).log()
-        out.append(logits.cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
-
-
-def evaluate(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *, tta: bool = False,
-             cache: ImageCache | None = None, labels: Sequence[str] = CLASSES) -> dict[str, Any]:
-    logits = predict_logits(model, samples, data_cfg, tta=tta, cache=cache)
-    y = np.array([s.label for s in samples])
-    pred = logits.argmax(1) if len(logits) else np.array([], dtype=int)
-    report = classification_report(confusion_matrix(y, pred, len(labels)), labels)
-    t = torch.from_numpy(logits)
-    report["loss"] = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y)).item()) if len(y) else 0.0
-    return report
 
 
 def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -237,10 +203,11 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     cache = ImageCache()
     aug = train_transform(data_cfg, strength=cfg.augment) if cfg.augment != "none" else eval_transform(data_cfg)
-    train_dl = _loader(ImageDataset(train, aug, cache), batch_size=cfg.batch_size, workers=workers,
+    alter = background_replacement(train, cfg.paste_p) if cfg.paste_p > 0 else None
+    train_dl = _loader(ImageDataset(train, aug, cache, alter), batch_size=cfg.batch_size, workers=workers,
                        sampler=sampler, shuffle=True, seed=cfg.seed)
     steps_per_epoch = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
-    use_amp = cfg.amp and device.type == "cuda"
+    use_amp = cfg.amp and (device.type == "cuda" or cpu_has_bf16())
 
     history: list[dict[str, Any]] = []
     start_epoch, step, best_acc, best_loss, bad_epochs = 0, 0, -1.0, float("inf"), 0
@@ -330,10 +297,40 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
             val_report, use_tta = tta_report, True
     best.card.metrics["val"] = _short(val_report)
     best.card.metrics["val_tta"] = use_tta
+    if cfg.calibrate:
+        best.card.metrics["uncertainty"] = calibrate_on_val(best.model, val, best.card.pretrained_cfg, cache)
     best.card.metrics["train_seconds"] = round(time.time() - started, 1)
     (out_dir / "best" / "config.json").write_text(best.card.model_dump_json(indent=2))
     (out_dir / "history.json").write_text(json.dumps(history, indent=2))
     return TrainResult(best.model, best.card, history, val_report, out_dir, stopped_early, time.time() - started)
+
+
+def background_replacement(train: Sequence[Sample], p: float) -> Alter:
+    """Paste each training object on a random training-part background with probability ``p``."""
+    settings = get_settings()
+    masks = MaskCache(settings.data.cache_dir / "masks")
+    masks.warm([s.path for s in train], workers=min(4, os.cpu_count() or 1))
+    compositor = Compositor(load_pool(settings.data.backgrounds, "train"), p)
+
+    def alter(img: np.ndarray, i: int) -> np.ndarray:
+        # python's random is reseeded per DataLoader worker, so workers do not repeat each other
+        return compositor(img, masks.get(train[i].path, img), np.random.default_rng(random.getrandbits(64)))
+
+    return alter
+
+
+def calibrate_on_val(model: torch.nn.Module, val: Sequence[Sample], data_cfg: DataConfig,
+                     cache: ImageCache) -> dict[str, Any]:
+    """The API's uncertainty signal and threshold, chosen on val moved off the board (never on test)."""
+    settings = get_settings()
+    masks = MaskCache(settings.data.cache_dir / "masks")
+    results = run_sets(model, val, data_cfg, masks=masks, pool=load_pool(settings.data.backgrounds, "train"),
+                       cache=cache, progress=False)
+    chosen = calibrate_uncertainty(results)
+    log.info("uncertainty: %s < %.3f flags %.0f%% of errors, %.0f%% of right answers on shifted val",
+             chosen["signal"], chosen["threshold"], 100 * (chosen["errors_flagged"] or 0),
+             100 * (chosen["correct_flagged"] or 0))
+    return chosen
 
 
 def _short(report: dict[str, Any]) -> dict[str, Any]:

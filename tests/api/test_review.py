@@ -9,6 +9,7 @@ def test_uncertain_predictions_queue_and_labelling_builds_a_dataset(published, t
     async def go():
         async with running_app(published) as c:
             # a tiny model is unsure of everything at threshold 0.99
+            await c.post("/v1/change", json={"param": "uncertain_rule", "value": "manual"}, headers=AUTH)
             await c.post("/v1/change", json={"param": "uncertain_threshold", "value": 0.99}, headers=AUTH)
             r = await c.post("/v1/predict", files=[("files", (s.path.name, s.path.read_bytes(), "image/jpeg"))
                                                    for s in images])

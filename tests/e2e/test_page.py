@@ -42,8 +42,8 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
     assert api_label["predictions"][0]["label"] == "glass"
     # a model fitted to its photos is sure of them: flag every prediction short of certainty for review,
     # and review a photo it has never seen
-    for param in ("uncertain_threshold", "uncertain_margin"):
-        httpx.post(f"{url}/v1/change", json={"param": param, "value": 1.0}, headers=auth)
+    for param, value in (("uncertain_rule", "manual"), ("uncertain_threshold", 1.0), ("uncertain_margin", 1.0)):
+        httpx.post(f"{url}/v1/change", json={"param": param, "value": value}, headers=auth)
     unseen = real_samples("val", 1)[2]
 
     with sync_playwright() as pw:

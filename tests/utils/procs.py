@@ -31,7 +31,7 @@ def settings_env(s: Settings) -> dict[str, str]:
            "WASTESORT_TRAINER__RUNS_DIR": str(s.trainer.runs_dir),
            "WASTESORT_TRAINER__VISIBILITY_TIMEOUT_S": str(s.trainer.visibility_timeout_s)}
     for name in ("admin_token", "allowed_root", "samples_dir", "review_dir", "config_dir", "model_cache_dir",
-                 "watch_interval_s", "uncertain_threshold"):
+                 "watch_interval_s", "uncertain_rule", "uncertain_threshold"):
         value = getattr(s.api, name)
         if value is not None:
             env[f"WASTESORT_API__{name.upper()}"] = str(value)

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
 
     api_port, naive_port = _port(), _port()
-    env = scratch_api_env(work, "api", uncertain_threshold="0", uncertain_margin="0")
+    env = scratch_api_env(work, "api", uncertain_rule="manual", uncertain_threshold="0", uncertain_margin="0")
     procs = {
         "api": start_uvicorn(api_port, env),
         "naive": subprocess.Popen([sys.executable, "-m", "wastesort_api.naive_server", str(folder),

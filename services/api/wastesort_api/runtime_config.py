@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +17,8 @@ class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     top_k: int = Field(3, ge=1, le=6)
+    # "model": the served model's calibrated signal and threshold (falls back to manual without one)
+    uncertain_rule: Literal["model", "manual"] = "model"
     uncertain_threshold: float = Field(0.6, ge=0, le=1)
     uncertain_margin: float = Field(0.2, ge=0, le=1)
     max_batch_size: int = Field(16, ge=1, le=256)
@@ -25,7 +27,8 @@ class RuntimeConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, s: ApiSettings) -> RuntimeConfig:
-        return cls(top_k=s.top_k, uncertain_threshold=s.uncertain_threshold, uncertain_margin=s.uncertain_margin,
+        return cls(top_k=s.top_k, uncertain_rule=s.uncertain_rule, uncertain_threshold=s.uncertain_threshold,
+                   uncertain_margin=s.uncertain_margin,
                    max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms)
 
 

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     procs, urls = [], []
     for i in range(2):
         port = _port()
-        env = scratch_api_env(work, f"api{i}", threads="1", uncertain_threshold="0", uncertain_margin="0")
+        env = scratch_api_env(work, f"api{i}", threads="1", uncertain_rule="manual", uncertain_threshold="0",
+                              uncertain_margin="0")
         procs.append(start_uvicorn(port, env))
         urls.append(f"http://127.0.0.1:{port}")
     try:

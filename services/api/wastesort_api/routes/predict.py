@@ -19,6 +19,7 @@ from wastesort_api.deps import ModelDep, StateDep
 from wastesort_api.errors import ERROR_RESPONSES, ApiError
 from wastesort_api.paths import inside
 from wastesort_api.runner import ServedModel
+from wastesort_api.runtime_config import RuntimeConfig
 from wastesort_api.schemas import ClassProbability, PredictErrorOut, PredictionOut, PredictResponse
 from wastesort_api.state import AppState
 
@@ -41,6 +42,14 @@ async def _read_upload(f: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def uncertain_flag(calibration: dict | None, cfg: RuntimeConfig, conf: float, margin: float) -> bool:
+    """The model's own rule (signal + threshold chosen on shifted val at training) unless told 'manual'."""
+    if cfg.uncertain_rule == "model" and calibration and calibration.get("signal") in ("max_prob", "margin"):
+        value = conf if calibration["signal"] == "max_prob" else margin
+        return value < float(calibration["threshold"])
+    return conf < cfg.uncertain_threshold or margin < cfg.uncertain_margin
+
+
 async def _predict_one(state: AppState, model: ServedModel, name: str, data: bytes, x: np.ndarray,
                        started: float) -> PredictionOut:
     try:
@@ -54,7 +63,7 @@ async def _predict_one(state: AppState, model: ServedModel, name: str, data: byt
     labels = model.card.label_names
     conf = float(probs[order[0]])
     margin = conf - float(probs[order[1]]) if len(order) > 1 else conf
-    uncertain = conf < cfg.uncertain_threshold or margin < cfg.uncertain_margin
+    uncertain = uncertain_flag(model.card.metrics.get("uncertainty"), cfg, conf, margin)
     label = labels[order[0]]
     state.metrics.predictions.labels(label=label).inc()
     review_id = None
