@@ -30,7 +30,7 @@ class RetrainRequest(BaseModel):
 
     mode: Literal["scratch", "finetune", "scratch_plus_new"] = "scratch"
     new_data: str | None = None  # class/xxx.jpg folder (or the review queue's labelled export)
-    preset: Literal["quick", "default", "tiny"] = "default"
+    preset: Literal["quick", "default", "plain", "tiny"] = "default"
     overrides: dict[str, Any] = Field(default_factory=dict)  # TrainConfig fields
     replay_ratio: float = Field(1.0, ge=0)  # finetune: base images per new image
     limit: int | None = Field(None, ge=1)  # cap images per split (smoke runs)

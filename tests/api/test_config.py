@@ -34,7 +34,7 @@ def test_change_validates_and_changes_nothing_on_error(published, run):
         async with running_app(published) as c:
             r = await c.post("/v1/change", json={"param": "top_k", "value": 2}, headers=AUTH)
             assert r.status_code == 200 and r.json()["config"]["top_k"] == 2
-            for param, value, msg in [("nope", 1, "unknown parameter"), ("top_k", 0, "top_k"),
+            for param, value, msg in [("nope", 1, "'nope'"), ("top_k", 0, "top_k"),
                                       ("top_k", "many", "top_k"), ("uncertain_threshold", 1.5, "uncertain_threshold")]:
                 r = await c.post("/v1/change", json={"param": param, "value": value}, headers=AUTH)
                 assert r.status_code == 422 and msg in r.json()["error"]["message"], r.text

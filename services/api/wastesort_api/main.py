@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -103,6 +104,38 @@ async def watch_store(state: AppState) -> None:
         await sync_model(state)
 
 
+def sdk_friendly(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema with uploads spelled the way SDK generators read them.
+
+    OpenAPI 3.1 marks bytes with ``contentMediaType`` only; generators such as openapi-python-client
+    look for ``format: binary`` to type a field as a file, and an optional upload list is better
+    typed as a plain (not required) array than as ``array | null``.
+    """
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "string" and node.get("contentMediaType") == "application/octet-stream":
+                node["format"] = "binary"
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for name, model in schema.get("components", {}).get("schemas", {}).items():
+            for prop in model.get("properties", {}).values() if name.startswith("Body_") else ():
+                options = prop.get("anyOf", [])
+                if len(options) == 2 and {"type": "null"} in options:
+                    prop.update(next(o for o in options if o != {"type": "null"}))
+                    del prop["anyOf"]
+        walk(schema)
+        return schema
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_admin(settings)
@@ -168,4 +201,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(static / "index.html")
 
     app.add_middleware(BodyLimit, max_bytes=body_limit)
+    app.openapi = sdk_friendly(app.openapi)  # type: ignore[method-assign]
     return app

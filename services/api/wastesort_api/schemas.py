@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from wastesort import CLASSES
 from wastesort.queue import RetrainRequest
 from wastesort_api.runtime_config import RuntimeConfig
 
@@ -54,9 +55,19 @@ class InfoOut(BaseModel):
     queue: str
 
 
-class ChangeIn(BaseModel):
-    param: str
-    value: Any
+def _change_models() -> tuple[type[BaseModel], ...]:
+    """One {param, value} model per runtime setting, value typed and bounded like the setting itself,
+    so the schema (and every SDK generated from it) knows each parameter's name, type and range."""
+    out = []
+    for name, field in RuntimeConfig.model_fields.items():
+        value_type = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+        out.append(create_model("Change" + "".join(p.title() for p in name.split("_")),
+                                __config__=ConfigDict(strict=True), param=(Literal[name], name),
+                                value=(value_type, ...)))
+    return tuple(out)
+
+
+ChangeIn = Annotated[Union[_change_models()], Field(discriminator="param")]  # noqa: UP007
 
 
 class ConfirmIn(BaseModel):
@@ -75,6 +86,8 @@ class RefreshOut(BaseModel):
 
 
 class RetrainIn(RetrainRequest):
+    model_config = ConfigDict(strict=True)  # JSON types as declared: no "1" for 1, no 0 for false
+
     use_review: bool = Field(False, description="use the labelled review queue as new data")
     folder: str | None = Field(None, description="new data folder, relative to the allowed root")
     verbose: bool = False
@@ -118,7 +131,7 @@ class ReviewListOut(BaseModel):
 
 
 class LabelIn(BaseModel):
-    label: str
+    label: Literal[CLASSES]  # type: ignore[valid-type]
 
 
 class LabelOut(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from wastesort.data import load_samples
 from wastesort_api import runtime_config
@@ -94,8 +95,6 @@ def _refresh(state: AppState, num: int) -> list[str]:
 
 
 @router.post("/refresh", operation_id="refreshSamples", response_model=RefreshOut, dependencies=[AdminDep])
-async def refresh(state: StateDep, num: int = 10) -> RefreshOut:
+async def refresh(state: StateDep, num: Annotated[int, Query(ge=1, le=200)] = 10) -> RefreshOut:
     """Replace the samples folder with ``num`` random dataset images."""
-    if not 1 <= num <= 200:
-        raise ApiError(422, "invalid_request", "num must be between 1 and 200")
     return RefreshOut(files=await asyncio.to_thread(_refresh, state, num))

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from wastesort.store import StoreError, VersionNotFound
 from wastesort_api.deps import AdminDep, StateDep
-from wastesort_api.errors import ERROR_RESPONSES, ApiError
+from wastesort_api.errors import ERROR_RESPONSES, ApiError, ErrorOut
 from wastesort_api.schemas import PointerOut, VersionOut
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
@@ -42,7 +42,8 @@ async def promote(version: str, state: StateDep) -> PointerOut:
     return await _pointer(state)
 
 
-@router.post("/rollback", operation_id="rollbackModel", response_model=PointerOut, dependencies=[AdminDep])
+@router.post("/rollback", operation_id="rollbackModel", response_model=PointerOut, dependencies=[AdminDep],
+             responses={409: {"model": ErrorOut, "description": "nothing to roll back to"}})
 async def rollback(state: StateDep) -> PointerOut:
     """Move current back to the version that was current before."""
     try:

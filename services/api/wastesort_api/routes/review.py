@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from wastesort_api.deps import AdminDep, StateDep
@@ -15,9 +16,7 @@ router = APIRouter(prefix="/review", tags=["review"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="listReview", response_model=ReviewListOut)
-async def list_review(state: StateDep, limit: int = 50) -> ReviewListOut:
-    if not 1 <= limit <= 500:
-        raise ApiError(422, "invalid_request", "limit must be between 1 and 500")
+async def list_review(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> ReviewListOut:
     items = await asyncio.to_thread(state.review.items, limit)
     return ReviewListOut(items=[ReviewItemOut(**{k: r.get(k) for k in ReviewItemOut.model_fields}) for r in items],
                          labelled_waiting=state.review.labelled_count())
