@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run serve worker train train-quick evaluate search bench bench-serve soak test lint clean
+.PHONY: setup run serve worker train train-quick evaluate robustness search bench bench-serve soak sdk test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,15 @@ train-quick: setup
 evaluate: setup
 	$(BIN)/wastesort evaluate $${MODEL:-runs/default} --report reports/evaluate.json
 
+# Off the white board: pasted backgrounds + capture shifts on the test split (several models side by side).
+robustness: setup
+	$(BIN)/wastesort robustness $${MODELS:-runs/default} --report reports/robustness.json
+
+# A typed Python client generated from the committed contract (other languages: see README).
+sdk: setup
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/openapi-python-client generate --path openapi.json \
+		--output-path build/wastesort_client --meta none --overwrite
+
 search: setup
 	$(BIN)/wastesort search --mode $${MODE:-grid} --folds $${FOLDS:-0}
 
@@ -52,7 +61,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf runs var reports .pytest_cache
+	rm -rf runs var reports build .pytest_cache
 
 soak: setup
 	$(BIN)/python -m wastesort_api.soak --minutes $${MINUTES:-10} --report reports/soak.json
