@@ -31,7 +31,7 @@ class StoreSettings(BaseModel):
 class ApiSettings(BaseModel):
     admin_token: str | None = None
     allow_open_admin: bool = False
-    engine: str = Field("onnx", pattern="^(onnx|torch)$")
+    engine: str = Field("onnx", pattern="^(onnx|openvino|openvino-bf16|torch)$")
     threads: int = 0  # 0 = all cores
     max_batch_size: int = Field(16, ge=1, le=256)
     max_wait_ms: float = Field(5.0, ge=0, le=1000)

@@ -86,3 +86,55 @@ def test_micro_batching_batches_concurrent_requests(published, run):
             assert 'wastesort_model_info{version="v1"} 1.0' in metrics
             assert "wastesort_predictions_total" in metrics
     run(go())
+
+
+def test_every_engine_serves_the_same_answers(artifact):
+    import numpy as np
+    import pytest
+
+    from wastesort.preprocess import load_image_file
+    from wastesort_api.runner import load_served
+
+    photos = np.stack([load_image_file(s.path) for s in real_samples("val", 1)][:4])
+    reference = None
+    for engine in ("torch", "onnx", "openvino", "openvino-bf16"):
+        served = load_served(artifact, "v1", engine=engine, threads=2)
+        assert served.engine_name == engine
+        probs = served.predict(np.stack([served.transform(p) for p in photos]))
+        assert probs.shape == (4, 6) and np.allclose(probs.sum(1), 1, atol=1e-4)
+        if reference is None:
+            reference = probs
+            continue
+        tol = 0.05 if engine.endswith("bf16") else 1e-3  # bf16 keeps ~3 significant digits
+        assert np.abs(probs - reference).max() == pytest.approx(0, abs=tol), engine
+
+
+def test_uncertain_flag_follows_the_models_calibration_unless_manual(tmp_path, artifact, run):
+    import json
+    import shutil
+
+    from tests.api.conftest import api_settings
+    from wastesort.store import LocalStore
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(artifact, calibrated)
+    card = json.loads((calibrated / "config.json").read_text())
+    card["metrics"]["uncertainty"] = {"signal": "max_prob", "threshold": 0.999}  # nothing is that sure
+    (calibrated / "config.json").write_text(json.dumps(card))
+    settings = api_settings(tmp_path)
+    LocalStore(tmp_path / "store").publish(calibrated, mode="scratch", version="v1")
+
+    async def go():
+        async with running_app(settings) as c:
+            files = [("files", ("glass1.jpg", GLASS, "image/jpeg"))]
+            r = await c.post("/v1/predict", files=files)
+            assert r.json()["predictions"][0]["uncertain"] is True
+            info = (await c.get("/v1/info")).json()
+            assert info["model"]["metrics"]["uncertainty"]["signal"] == "max_prob"
+            for param, value in (("uncertain_rule", "manual"), ("uncertain_threshold", 0.0),
+                                 ("uncertain_margin", 0.0)):
+                assert (await c.post("/v1/change", json={"param": param, "value": value},
+                                     headers=AUTH)).status_code == 200
+            r = await c.post("/v1/predict", files=files)
+            assert r.json()["predictions"][0]["uncertain"] is False
+    run(go())

@@ -41,6 +41,23 @@ class OnnxEngine:
         return self.session.run(None, {"input": batch})[0]
 
 
+class OpenVinoEngine:
+    """OpenVINO's CPU plugin on the same model.onnx; ``precision`` bf16 uses the CPU's bf16 units."""
+
+    def __init__(self, folder: Path, threads: int, precision: str = "f32"):
+        import openvino as ov
+
+        self.compiled = ov.Core().compile_model(str(folder / ONNX_FILE), "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision})
+        self._local = threading.local()  # one infer request per calling thread
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        req = getattr(self._local, "request", None)
+        if req is None:
+            req = self._local.request = self.compiled.create_infer_request()
+        return req.infer({0: batch})[0].copy()
+
+
 class TorchEngine:
     def __init__(self, folder: Path, threads: int):
         import torch
@@ -58,7 +75,7 @@ class TorchEngine:
 class ServedModel:
     version: str
     card: ModelCard
-    engine: OnnxEngine | TorchEngine
+    engine: OnnxEngine | OpenVinoEngine | TorchEngine
     transform: Transform
     engine_name: str
 
@@ -73,7 +90,12 @@ class ServedModel:
 def load_served(folder: Path, version: str, *, engine: str, threads: int) -> ServedModel:
     card = read_card(folder)
     name = engine if (engine == "torch" or (folder / ONNX_FILE).is_file()) else "torch"
-    eng = OnnxEngine(folder, threads) if name == "onnx" else TorchEngine(folder, threads)
+    if name == "onnx":
+        eng: OnnxEngine | OpenVinoEngine | TorchEngine = OnnxEngine(folder, threads)
+    elif name.startswith("openvino"):
+        eng = OpenVinoEngine(folder, threads, "bf16" if name == "openvino-bf16" else "f32")
+    else:
+        eng = TorchEngine(folder, threads)
     served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), name)
     size = card.pretrained_cfg.input_size
     served.predict(np.zeros((1, 3, size, size), dtype=np.float32))  # warm-up before anyone sees it
