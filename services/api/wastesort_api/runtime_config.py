@@ -21,7 +21,7 @@ class RuntimeConfig(BaseModel):
     uncertain_rule: Literal["model", "manual"] = "model"
     uncertain_threshold: float = Field(0.6, ge=0, le=1)
     uncertain_margin: float = Field(0.2, ge=0, le=1)
-    max_batch_size: int = Field(16, ge=1, le=256)
+    max_batch_size: int = Field(8, ge=1, le=256)
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     review_enabled: bool = True
 
