@@ -44,3 +44,14 @@ def test_onnx_export_matches_pytorch_on_real_images(artifact):
     assert got.shape == (6, 6)
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_progressive_resizing_trains_small_first_and_serves_at_full_size(tmp_path):
+    cfg = TrainConfig(**{**PRESETS["tiny"], "epochs": 3, "low_res_epochs": 2, "low_res_size": 48})
+    result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)
+    assert [h["train_size"] for h in result.history] == [48, 48, 64]
+    assert result.card.pretrained_cfg.input_size == 64  # validated, exported and served at full size
+    # a low-res size at or above the input size is ignored, not an upscale
+    again = run(TrainConfig(**{**PRESETS["tiny"], "low_res_epochs": 1, "low_res_size": 96}),
+                real_samples("train", 1), real_samples("val", 1), tmp_path / "b", show_bar=False)
+    assert again.history[0]["train_size"] == 64
