@@ -128,8 +128,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     samples, _ = _load_split(root, args.split, args.limit)
     masks = MaskCache(settings.data.cache_dir / "masks")
     masks.warm([s.path for s in samples], workers=args.workers)
-    pool = load_pool(Path(args.backgrounds or settings.data.backgrounds), "test")
-    print(f"{len(samples)} {args.split} images; {len(pool.photos)} held-out background photos + "
+    pool = load_pool(Path(args.backgrounds or settings.data.backgrounds), args.pool)
+    print(f"{len(samples)} {args.split} images; {len(pool.photos)} {args.pool}-part background photos + "
           f"procedural {', '.join(pool.procedural_kinds)}; shifts at severities {args.severities}")
     out_dir = Path(args.report).with_suffix("")
     cache = ImageCache()
@@ -137,7 +137,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     alters = {"clean": None, "background": background_alter(samples, masks, pool, args.seed),
               **{n: shift_alter(samples, n, 3, args.seed) for n in args.shifts}}
     example_sheet(samples, alters, out_dir / "examples.png", cache=cache)
-    report: dict[str, Any] = {"split": args.split, "seed": args.seed, "severities": args.severities, "models": {}}
+    report: dict[str, Any] = {"split": args.split, "pool": args.pool, "seed": args.seed,
+                              "severities": args.severities, "models": {}}
     for model_dir in args.models:
         folder = Path(model_dir) / "best" if (Path(model_dir) / "best").is_dir() else Path(model_dir)
         loaded = load_classifier(folder, pick_device())
@@ -146,6 +147,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                            shifts=args.shifts, severities=args.severities, seed=args.seed, cache=cache)
         summary = summarise(results)
         summary["calibrated_uncertainty"] = loaded.card.metrics.get("uncertainty")
+        print(f"mean accuracy over background + medium shifts: {summary['shifted_medium_mean_accuracy']:.4f}")
         report["models"][str(folder)] = summary
         table = markdown_table(summary)
         print(table)
@@ -252,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=list(SHIFTS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data")
-    p.add_argument("--backgrounds", help="background photos folder (its held-out test part is used)")
+    p.add_argument("--backgrounds", help="background photos folder")
+    p.add_argument("--pool", choices=["test", "train"], default="test",
+                   help="which part of the backgrounds: test (held out; the report) or train (choosing on val)")
     p.add_argument("--limit", type=int)
     p.add_argument("--workers", type=int, default=2, help="processes for the first-time object cut-outs")
     p.add_argument("--report", default=str(REPO_ROOT / "reports" / "robustness.json"))

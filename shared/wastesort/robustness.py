@@ -176,8 +176,10 @@ def summarise(results: Sequence[SetResult]) -> dict[str, Any]:
         "error_auroc": bool(pooled) and max(pooled.get("max_prob", 0), pooled.get("margin", 0))
         >= TARGETS["error_auroc"],
     }
+    off_board = medium + ([bg] if bg else [])
     return {"rows": rows, "pooled_error_auroc": pooled,
             "medium_shift_mean_accuracy": float(np.mean([r["accuracy"] for r in medium])) if medium else None,
+            "shifted_medium_mean_accuracy": float(np.mean([r["accuracy"] for r in off_board])) if off_board else None,
             "targets": TARGETS, "checks": checks}
 
 
