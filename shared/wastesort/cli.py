@@ -147,7 +147,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                            shifts=args.shifts, severities=args.severities, seed=args.seed, cache=cache)
         summary = summarise(results)
         summary["calibrated_uncertainty"] = loaded.card.metrics.get("uncertainty")
-        print(f"mean accuracy over background + medium shifts: {summary['shifted_medium_mean_accuracy']:.4f}")
+        if summary["shifted_medium_mean_accuracy"] is not None:
+            print(f"mean accuracy over background + medium shifts: {summary['shifted_medium_mean_accuracy']:.4f}")
         report["models"][str(folder)] = summary
         table = markdown_table(summary)
         print(table)
