@@ -114,6 +114,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     from wastesort.report import save_json_report
     from wastesort.robustness import (
         background_alter,
+        comparison_table,
         example_sheet,
         markdown_table,
         mask_sheet,
@@ -156,6 +157,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
               + ", ".join(f"{k} {v:.3f}" for k, v in summary["pooled_error_auroc"].items()))
         print("targets: " + ", ".join(f"{k} {'MET' if v else 'NOT met'}" for k, v in summary["checks"].items()))
         (out_dir / f"{folder.parent.name or folder.name}.md").write_text(table + "\n")
+    if len(report["models"]) > 1:
+        table = comparison_table(report["models"])
+        print(table)
+        (out_dir / "comparison.md").write_text(table + "\n")
     save_json_report(args.report, report)
     print(f"mask and example sheets in {out_dir}")
     return 0

@@ -227,3 +227,22 @@ def mask_sheet(samples: Sequence[Sample], masks: MaskCache, out: Path, *, n: int
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), grid[..., ::-1])
     return out
+
+
+def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Accuracy per set, one column per model: the side-by-side view of several recipes."""
+    names = list(summaries)
+    head = "| set | severity | " + " | ".join(names) + " |"
+    lines = [head, "|" + "---|" * (len(names) + 2)]
+    first = summaries[names[0]]["rows"]
+    for i, r in enumerate(first):
+        accs = [f"{summaries[n]['rows'][i]['accuracy']:.2%}" for n in names]
+        lines.append(f"| {r['set']} | {r['severity'] or ''} | " + " | ".join(accs) + " |")
+    for label, key in (("mean, background + medium shifts", "shifted_medium_mean_accuracy"),):
+        vals = [summaries[n].get(key) for n in names]
+        lines.append(f"| {label} | | " + " | ".join("" if v is None else f"{v:.2%}" for v in vals) + " |")
+    aurocs = [summaries[n]["pooled_error_auroc"] for n in names]
+    lines.append("| error AUROC (max_prob / margin), pooled shifted | | "
+                 + " | ".join(f"{a.get('max_prob', float('nan')):.3f} / {a.get('margin', float('nan')):.3f}"
+                              for a in aurocs) + " |")
+    return "\n".join(lines)
