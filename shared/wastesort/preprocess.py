@@ -128,7 +128,7 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
             A.Illumination(intensity_range=(0.05, 0.2), p=0.25),
             A.Perspective(scale=(0.03, 0.1), p=0.25),
             A.ToGray(p=0.03),
-            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.8)), A.MotionBlur(blur_limit=(3, 15)),
+            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.8)), A.MotionBlur(blur_limit=(3, 9)),
                      A.GaussNoise(std_range=(0.02, 0.1)), A.ISONoise(),
                      A.ImageCompression(quality_range=(20, 90))], p=0.4),
             A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),

