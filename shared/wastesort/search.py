@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 GRID = {"lr": [1e-3, 3e-3], "lr_decay": [0.8, 0.9], "batch_size": [16, 32]}
 # Trials are short by default so a whole grid fits in well under an hour on 2 cores; pass --epochs /
 # --input-size to search at full budget.
-TRIAL_BUDGET = {"epochs": 2, "input_size": 160, "tta": False, "warmup_epochs": 0.3}
+TRIAL_BUDGET = {"epochs": 2, "input_size": 160, "tta": False, "warmup_epochs": 0.3, "calibrate": False}
 
 
 def _trial(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out: Path) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def run_search(samples: Sequence[Sample], *, mode: str, base: TrainConfig, out_d
                       "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2),
                       "weight_decay": trial.suggest_float("weight_decay", 1e-3, 0.1, log=True),
                       "batch_size": trial.suggest_categorical("batch_size", [16, 32]),
-                      "augment": trial.suggest_categorical("augment", ["basic", "strong"])}
+                      "augment": trial.suggest_categorical("augment", ["basic", "strong", "robust"])}
             n = trial.number + 1
             print(f"trial {n}/{trials}: {params}", flush=True)
             r = _trial(base.model_copy(update=params), train, val, out_dir / f"trial{n}")
