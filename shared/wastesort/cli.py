@@ -166,6 +166,24 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from wastesort.evaluation import ImageCache
+    from wastesort.models import CARD_FILE, load_classifier, pick_device
+    from wastesort.train import calibrate_on_val
+
+    folder = Path(args.model) / "best" if (Path(args.model) / "best").is_dir() else Path(args.model)
+    loaded = load_classifier(folder, pick_device())
+    val, _ = _load_split(Path(args.data or get_settings().data.root), "val", args.limit)
+    chosen = calibrate_on_val(loaded.model, val, loaded.card.pretrained_cfg, ImageCache())
+    loaded.card.metrics["uncertainty"] = chosen
+    (folder / CARD_FILE).write_text(loaded.card.model_dump_json(indent=2))
+    print(f"uncertain when {chosen['signal']} < {chosen['threshold']} (AUROC "
+          + ", ".join(f"{k} {v:.3f}" for k, v in chosen["auroc"].items())
+          + f"); flags {chosen['errors_flagged']:.0%} of errors, {chosen['correct_flagged']:.0%} of right answers "
+          f"on shifted val; written to {folder / CARD_FILE} (publish the folder to serve it)")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from wastesort.export import export_onnx
     from wastesort.models import load_classifier
@@ -267,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="processes for the first-time object cut-outs")
     p.add_argument("--report", default=str(REPO_ROOT / "reports" / "robustness.json"))
     p.set_defaults(fn=cmd_robustness)
+
+    p = sub.add_parser("calibrate", help="choose the uncertain flag's signal and threshold on shifted val")
+    p.add_argument("model", help="run or model folder")
+    p.add_argument("--data")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(fn=cmd_calibrate)
 
     p = sub.add_parser("export", help="export a model folder to ONNX with a parity check")
     p.add_argument("model")

@@ -27,6 +27,7 @@ import torch
 from wastesort import CLASSES
 from wastesort.backgrounds import BackgroundPool
 from wastesort.composite import paste
+from wastesort.confidence import FLAG_SIGNALS, confidence_signals
 from wastesort.data import Sample
 from wastesort.evaluation import Alter, ImageCache, predict_logits, report_from_logits
 from wastesort.metrics import auroc
@@ -42,29 +43,13 @@ TARGETS = {"background_accuracy": 0.85, "background_min_recall": 0.75, "medium_s
 
 # --- confidence signals ------------------------------------------------------------------------
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def confidence_signals(probs: np.ndarray) -> dict[str, np.ndarray]:
-    """Higher = more sure. ``max_prob`` and ``margin`` are what the API can compute per image."""
-    top = np.sort(probs, axis=1)[:, ::-1]
-    entropy = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(1)
-    return {"max_prob": top[:, 0], "margin": top[:, 0] - top[:, 1], "neg_entropy": -entropy}
-
-
-def uncertainty_score(probs: np.ndarray, signal: str) -> np.ndarray:
-    return confidence_signals(probs[None] if probs.ndim == 1 else probs)[signal]
-
-
-def error_aurocs(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def error_aurocs(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """AUROC of 'prediction is wrong' scored by low confidence; NaN when all right or all wrong."""
-    wrong = probs.argmax(1) != y
+    signals = confidence_signals(logits)
+    wrong = logits.argmax(1) != y
     if wrong.all() or not wrong.any():
-        return {k: float("nan") for k in confidence_signals(probs)}
-    return {k: float(auroc(-v, wrong)) for k, v in confidence_signals(probs).items()}
+        return {k: float("nan") for k in signals}
+    return {k: float(auroc(-v, wrong)) for k, v in signals.items()}
 
 
 def youden_threshold(conf: np.ndarray, wrong: np.ndarray) -> float:
@@ -107,15 +92,15 @@ def shift_alter(samples: Sequence[Sample], name: str, severity: int, seed: int) 
 class SetResult:
     name: str
     severity: int | None
-    probs: np.ndarray
+    logits: np.ndarray
     y: np.ndarray
 
     def summary(self) -> dict[str, Any]:
-        rep = report_from_logits(np.log(np.clip(self.probs, 1e-12, 1)), self.y)
+        rep = report_from_logits(self.logits, self.y)
         return {"set": self.name, "severity": self.severity, "n": rep["n"], "accuracy": rep["accuracy"],
                 "macro_f1": rep["macro_f1"], "min_recall": rep["min_recall"],
                 "recall": {c: m["recall"] for c, m in rep["per_class"].items()},
-                "error_auroc": error_aurocs(self.probs, self.y)}
+                "error_auroc": error_aurocs(self.logits, self.y)}
 
 
 def run_sets(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *, masks: MaskCache,
@@ -131,10 +116,10 @@ def run_sets(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataCo
     out = []
     for k, (name, sev, alter) in enumerate(plan, 1):
         started = time.time()
-        probs = softmax(predict_logits(model, samples, data_cfg, cache=cache, alter=alter))
-        out.append(SetResult(name, sev, probs, y))
+        logits = predict_logits(model, samples, data_cfg, cache=cache, alter=alter)
+        out.append(SetResult(name, sev, logits, y))
         if progress:
-            acc = float((probs.argmax(1) == y).mean()) if len(y) else 0.0
+            acc = float((logits.argmax(1) == y).mean()) if len(y) else 0.0
             print(f"[{k}/{len(plan)}] {name}{'' if sev is None else f' s{sev}'}: accuracy {acc:.4f} "
                   f"({time.time() - started:.0f}s)", flush=True)
     return out
@@ -143,16 +128,16 @@ def run_sets(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataCo
 def calibrate_uncertainty(results: Sequence[SetResult]) -> dict[str, Any]:
     """Best signal (pooled AUROC over the shifted sets) and its Youden threshold, for the API's flag."""
     shifted = [r for r in results if r.name != "clean"] or list(results)
-    probs = np.concatenate([r.probs for r in shifted])
+    logits = np.concatenate([r.logits for r in shifted])
     y = np.concatenate([r.y for r in shifted])
-    aurocs = error_aurocs(probs, y)
-    usable = {k: v for k, v in aurocs.items() if k in ("max_prob", "margin") and not np.isnan(v)}
+    aurocs = error_aurocs(logits, y)
+    usable = {k: v for k, v in aurocs.items() if k in FLAG_SIGNALS and not np.isnan(v)}
     signal = max(usable, key=usable.get) if usable else "max_prob"
-    conf = confidence_signals(probs)[signal]
-    wrong = probs.argmax(1) != y
+    conf = confidence_signals(logits)[signal]
+    wrong = logits.argmax(1) != y
     t = youden_threshold(conf, wrong) if wrong.any() and not wrong.all() else 0.5
     flagged = conf < t
-    return {"signal": signal, "threshold": round(t, 4), "auroc": aurocs, "n": int(len(y)),
+    return {"signal": signal, "threshold": float(t), "auroc": aurocs, "n": int(len(y)),
             "errors_flagged": float(flagged[wrong].mean()) if wrong.any() else None,
             "correct_flagged": float(flagged[~wrong].mean()) if (~wrong).any() else None,
             "chosen_on": "val split, training backgrounds, capture shifts at medium severity"}
@@ -164,7 +149,7 @@ def summarise(results: Sequence[SetResult]) -> dict[str, Any]:
     rows = [r.summary() for r in results]
     by = {(r["set"], r["severity"]): r for r in rows}
     shifted = [r for r in results if r.name != "clean"]
-    pooled = error_aurocs(np.concatenate([r.probs for r in shifted]), np.concatenate([r.y for r in shifted])) \
+    pooled = error_aurocs(np.concatenate([r.logits for r in shifted]), np.concatenate([r.y for r in shifted])) \
         if shifted else {}
     medium = [r for r in rows if r["severity"] == MEDIUM]
     bg = by.get(("background", None))
@@ -173,8 +158,7 @@ def summarise(results: Sequence[SetResult]) -> dict[str, Any]:
         "background_min_recall": bg and bg["min_recall"] >= TARGETS["background_min_recall"],
         "medium_shift_accuracy": bool(medium) and all(r["accuracy"] >= TARGETS["medium_shift_accuracy"]
                                                       for r in medium),
-        "error_auroc": bool(pooled) and max(pooled.get("max_prob", 0), pooled.get("margin", 0))
-        >= TARGETS["error_auroc"],
+        "error_auroc": bool(pooled) and max(pooled.get(k, 0) for k in FLAG_SIGNALS) >= TARGETS["error_auroc"],
     }
     off_board = medium + ([bg] if bg else [])
     return {"rows": rows, "pooled_error_auroc": pooled,
@@ -185,13 +169,13 @@ def summarise(results: Sequence[SetResult]) -> dict[str, Any]:
 
 def markdown_table(summary: dict[str, Any]) -> str:
     head = ("| set | severity | accuracy | " + " | ".join(f"{c} recall" for c in CLASSES)
-            + " | AUROC max_prob | AUROC margin |")
+            + " | AUROC max_prob | AUROC margin | AUROC lognorm |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in summary["rows"]:
         au = r["error_auroc"]
         lines.append(f"| {r['set']} | {r['severity'] or ''} | {r['accuracy']:.2%} | "
                      + " | ".join(f"{r['recall'][c]:.2f}" for c in CLASSES)
-                     + f" | {au['max_prob']:.3f} | {au['margin']:.3f} |")
+                     + f" | {au['max_prob']:.3f} | {au['margin']:.3f} | {au['lognorm']:.3f} |")
     return "\n".join(lines)
 
 
@@ -242,7 +226,7 @@ def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
         vals = [summaries[n].get(key) for n in names]
         lines.append(f"| {label} | | " + " | ".join("" if v is None else f"{v:.2%}" for v in vals) + " |")
     aurocs = [summaries[n]["pooled_error_auroc"] for n in names]
-    lines.append("| error AUROC (max_prob / margin), pooled shifted | | "
-                 + " | ".join(f"{a.get('max_prob', float('nan')):.3f} / {a.get('margin', float('nan')):.3f}"
-                              for a in aurocs) + " |")
+    lines.append("| error AUROC (max_prob / margin / lognorm), pooled shifted | | "
+                 + " | ".join(" / ".join(f"{a.get(k, float('nan')):.3f}" for k in FLAG_SIGNALS) for a in aurocs)
+                 + " |")
     return "\n".join(lines)

@@ -122,11 +122,11 @@ def test_error_auroc_and_calibration_on_known_probabilities():
     wrong = np.arange(200) < 40
     pred = np.where(wrong, (y + 1) % 6, y)
     probs[np.arange(200), pred] = np.where(wrong, 0.4, 0.9)  # wrong answers are the unsure ones
-    probs /= probs.sum(1, keepdims=True)
-    assert error_aurocs(probs, y)["max_prob"] == 1.0
-    chosen = calibrate_uncertainty([SetResult("background", None, probs, y)])
-    assert chosen["signal"] in ("max_prob", "margin")
-    sure = confidence_signals(probs)[chosen["signal"]]
+    logits = np.log(probs / probs.sum(1, keepdims=True))
+    assert error_aurocs(logits, y)["max_prob"] == 1.0
+    chosen = calibrate_uncertainty([SetResult("background", None, logits, y)])
+    assert chosen["signal"] in ("max_prob", "margin", "lognorm")
+    sure = confidence_signals(logits)[chosen["signal"]]
     assert sure[wrong].max() < chosen["threshold"] <= sure[~wrong].min()
     assert chosen["errors_flagged"] == 1.0 and chosen["correct_flagged"] == 0.0
 
@@ -141,7 +141,7 @@ def test_robustness_report_on_a_tiny_model(artifact, tmp_path, capsys):
                                                          ("occlusion", 3)]
     for r in rows:
         assert r["n"] == 12 and 0 <= r["accuracy"] <= 1 and set(r["recall"]) == set(CLASSES)
-        assert set(r["error_auroc"]) == {"max_prob", "margin", "neg_entropy"}
+        assert set(r["error_auroc"]) == {"max_prob", "margin", "neg_entropy", "lognorm"}
     sheet = cv2.imread(str(tmp_path / "rob" / "examples.png"))
     assert sheet.shape[0] == 4 * 144  # one row per set: clean, background, jpeg, occlusion
     assert (tmp_path / "rob" / "masks.png").is_file()
@@ -154,7 +154,28 @@ def test_training_with_background_replacement_calibrates_the_uncertain_flag(tmp_
     cfg = TrainConfig(**{**PRESETS["tiny"], "paste_p": 1.0, "calibrate": True})
     result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)
     u = result.card.metrics["uncertainty"]
-    assert u["signal"] in ("max_prob", "margin") and 0 <= u["threshold"] <= 1
+    assert u["signal"] in ("max_prob", "margin", "lognorm") and 0 <= u["threshold"] <= 1
     assert u["n"] == 6 * 9  # val photos x (background + 8 capture shifts at medium severity)
     saved = json.loads((tmp_path / "best" / "config.json").read_text())
     assert saved["metrics"]["uncertainty"] == u
+
+
+def test_confidence_signals_on_known_logits():
+    logits = np.array([[4.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    s = confidence_signals(logits)
+    p0 = np.exp(4) / (np.exp(4) + 2)
+    assert s["max_prob"][0] == pytest.approx(p0) and s["margin"][1] == pytest.approx(0.0)
+    unit = np.array([1.0, 0, 0])  # [4, 0, 0] normalised
+    assert s["lognorm"][0] == pytest.approx(np.exp(1) / (np.exp(1) + 2))
+    assert (s["max_prob"][0] > s["max_prob"][1]) and (s["lognorm"][0] > s["lognorm"][1])
+    assert unit.sum() == 1
+
+
+def test_calibrate_command_writes_the_rule_into_the_card(artifact, tmp_path):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(artifact, model)
+    assert main(["calibrate", str(model), "--limit", "6"]) == 0
+    card = json.loads((model / "config.json").read_text())
+    assert card["metrics"]["uncertainty"]["signal"] in ("max_prob", "margin", "lognorm")

@@ -21,12 +21,6 @@ from wastesort.store import ModelStore
 log = logging.getLogger(__name__)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class OnnxEngine:
     def __init__(self, folder: Path, threads: int):
         import onnxruntime as ort
@@ -89,8 +83,9 @@ class ServedModel:
     engine_name: str
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a preprocessed batch (N, 3, H, W)."""
-        out = softmax(self.engine(batch.astype(np.float32, copy=False)))
+        """Raw logits for a preprocessed batch (N, 3, H, W): callers derive probabilities and confidence
+        signals with :mod:`wastesort.confidence`, the same code the trainer calibrated with."""
+        out = np.asarray(self.engine(batch.astype(np.float32, copy=False)), dtype=np.float32)
         if len(out) != len(batch):
             raise RuntimeError(f"model returned {len(out)} rows for {len(batch)} inputs")
         return out

@@ -12,6 +12,7 @@ import numpy as np
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
+from wastesort.confidence import FLAG_SIGNALS, confidence_signals, softmax
 from wastesort.data import IMAGE_SUFFIXES
 from wastesort.preprocess import ImageError, decode_image
 from wastesort_api.batcher import Overloaded, Stale
@@ -42,28 +43,28 @@ async def _read_upload(f: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def uncertain_flag(calibration: dict | None, cfg: RuntimeConfig, conf: float, margin: float) -> bool:
+def uncertain_flag(calibration: dict | None, cfg: RuntimeConfig, signals: dict[str, float]) -> bool:
     """The model's own rule (signal + threshold chosen on shifted val at training) unless told 'manual'."""
-    if cfg.uncertain_rule == "model" and calibration and calibration.get("signal") in ("max_prob", "margin"):
-        value = conf if calibration["signal"] == "max_prob" else margin
-        return value < float(calibration["threshold"])
-    return conf < cfg.uncertain_threshold or margin < cfg.uncertain_margin
+    if cfg.uncertain_rule == "model" and calibration and calibration.get("signal") in FLAG_SIGNALS:
+        return signals[calibration["signal"]] < float(calibration["threshold"])
+    return signals["max_prob"] < cfg.uncertain_threshold or signals["margin"] < cfg.uncertain_margin
 
 
 async def _predict_one(state: AppState, model: ServedModel, name: str, data: bytes, x: np.ndarray,
                        started: float) -> PredictionOut:
     try:
-        probs = await state.batcher.submit(x, model)
+        logits = await state.batcher.submit(x, model)
     except Overloaded as exc:
         raise ApiError(503, "overloaded", f"server busy: {exc}", headers={"Retry-After": "1"}) from exc
     except Stale as exc:
         raise ApiError(504, "timeout", str(exc)) from exc
     cfg = state.config
+    probs = softmax(logits)
     order = np.argsort(-probs)
     labels = model.card.label_names
-    conf = float(probs[order[0]])
-    margin = conf - float(probs[order[1]]) if len(order) > 1 else conf
-    uncertain = uncertain_flag(model.card.metrics.get("uncertainty"), cfg, conf, margin)
+    signals = {k: float(v[0]) for k, v in confidence_signals(logits).items()}
+    conf, margin = signals["max_prob"], signals["margin"]
+    uncertain = uncertain_flag(model.card.metrics.get("uncertainty"), cfg, signals)
     label = labels[order[0]]
     state.metrics.predictions.labels(label=label).inc()
     review_id = None
