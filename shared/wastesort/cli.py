@@ -29,7 +29,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     if args.config:
         values.update(yaml.safe_load(Path(args.config).read_text()) or {})
     for key in ("epochs", "architecture", "weights", "input_size", "batch_size", "lr", "seed", "balance",
-                "augment", "paste_p", "schedule", "lr_decay", "ema_decay", "layer_decay"):
+                "augment", "paste_p", "schedule", "lr_decay", "ema_decay", "layer_decay", "freeze_groups"):
         v = getattr(args, key, None)
         if v is not None:
             values[key] = v
@@ -245,6 +245,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--balance", choices=["sampler", "loss", "none"])
     g.add_argument("--augment", choices=["robust", "strong", "basic", "none"])
     g.add_argument("--paste-p", type=float, dest="paste_p", help="share of photos pasted on new backgrounds")
+    g.add_argument("--freeze-groups", type=int, dest="freeze_groups",
+                   help="keep the stem and the first stages frozen (timm coarse groups, stem = 1)")
     g.add_argument("--seed", type=int)
 
 

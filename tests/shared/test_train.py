@@ -2,13 +2,15 @@ import json
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from tests.utils.factories import real_samples
+from wastesort import WastesortError
 from wastesort.export import export_onnx
 from wastesort.models import load_classifier
 from wastesort.preprocess import eval_transform, load_image_file
-from wastesort.train import PRESETS, TrainConfig, run
+from wastesort.train import PRESETS, TrainConfig, build_model, freeze_leading_groups, run
 
 
 def test_tiny_training_run_changes_weights_writes_artifact_and_resumes(tmp_path):
@@ -55,3 +57,22 @@ def test_progressive_resizing_trains_small_first_and_serves_at_full_size(tmp_pat
     again = run(TrainConfig(**{**PRESETS["tiny"], "low_res_epochs": 1, "low_res_size": 96}),
                 real_samples("train", 1), real_samples("val", 1), tmp_path / "b", show_bar=False)
     assert again.history[0]["train_size"] == 64
+
+
+def test_frozen_leading_groups_keep_their_pretrained_weights_and_the_rest_learns(tmp_path):
+    cfg = TrainConfig(**{**PRESETS["tiny"], "freeze_groups": 3})
+    start = {k: v.clone() for k, v in build_model(cfg)[0].named_parameters()}
+    result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)
+    after = dict(result.model.named_parameters())
+    frozen = [k for k in start if k.startswith(("conv_stem.", "bn1.", "blocks.0.", "blocks.1."))]
+    learned = [k for k in start if k.startswith("blocks.5.")]
+    assert frozen and learned
+    for k in frozen:
+        torch.testing.assert_close(after[k].cpu(), start[k])
+    assert any(not torch.equal(after[k].cpu(), start[k]) for k in learned)
+
+
+def test_freezing_every_group_is_refused_with_a_clear_error():
+    model = build_model(TrainConfig(**PRESETS["tiny"]))[0]
+    with pytest.raises(WastesortError, match="whole model"):
+        freeze_leading_groups(model, 99)
