@@ -10,7 +10,7 @@ from wastesort import WastesortError
 from wastesort.export import export_onnx
 from wastesort.models import load_classifier
 from wastesort.preprocess import eval_transform, load_image_file
-from wastesort.train import PRESETS, TrainConfig, build_model, freeze_leading_groups, run
+from wastesort.train import PRESETS, TrainConfig, build_model, cutmix, freeze_leading_groups, run
 
 
 def test_tiny_training_run_changes_weights_writes_artifact_and_resumes(tmp_path):
@@ -76,3 +76,27 @@ def test_freezing_every_group_is_refused_with_a_clear_error():
     model = build_model(TrainConfig(**PRESETS["tiny"]))[0]
     with pytest.raises(WastesortError, match="whole model"):
         freeze_leading_groups(model, 99)
+
+
+def test_cutmix_pastes_one_box_from_the_partner_and_weights_labels_by_area():
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 3, 32, 48).clone()
+    y = torch.tensor([0, 1, 2, 3])
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        mixed, partner, lam = cutmix(x, y, gen)
+        for i in range(4):
+            own = mixed[i, 0] == float(y[i])
+            other = mixed[i, 0] == float(partner[i])
+            assert (own | other).all()
+            if partner[i] != y[i]:  # the box is the partner's pixels; lam is the share left untouched
+                assert own.float().mean().item() == pytest.approx(lam)
+        assert torch.equal(x[:, :, 0, 0], torch.arange(4, dtype=torch.float32).view(4, 1).expand(4, 3))
+
+
+def test_tiny_training_run_with_cutmix_learns(tmp_path):
+    cfg = TrainConfig(**{**PRESETS["tiny"], "cutmix_p": 1.0})
+    start = {k: v.clone() for k, v in build_model(cfg)[0].named_parameters()}
+    result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)
+    after = dict(result.model.named_parameters())
+    assert any(not torch.equal(after[k].cpu(), start[k]) for k in start)
+    assert np.isfinite(result.history[-1]["train_loss"])
