@@ -247,6 +247,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--paste-p", type=float, dest="paste_p", help="share of photos pasted on new backgrounds")
     g.add_argument("--freeze-groups", type=int, dest="freeze_groups",
                    help="keep the stem and the first stages frozen (timm coarse groups, stem = 1)")
+    g.add_argument("--occlude-p", type=float, dest="occlude_p",
+                   help="share of photos with other training objects pasted on top")
     g.add_argument("--cutmix-p", type=float, dest="cutmix_p", help="share of batches mixed by CutMix")
     g.add_argument("--seed", type=int)
 

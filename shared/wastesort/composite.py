@@ -81,6 +81,18 @@ def paste(image: np.ndarray, mask: np.ndarray, background: np.ndarray, rng: np.r
 TRAIN_PASTE = PasteParams(scale=(0.5, 0.95))
 
 
+# Occluders are other training objects, smaller than the one the label is about.
+OCCLUDER_PASTE = PasteParams(scale=(0.15, 0.4), shadow_p=0.3)
+
+
+def occlude(image: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
+            params: PasteParams = OCCLUDER_PASTE) -> np.ndarray:
+    """Other objects lying on or beside this one: each (photo, mask) cut out and pasted on top."""
+    for other, mask in others:
+        image = paste(other, mask, image, rng, params)
+    return image
+
+
 class Compositor:
     """Training-time background replacement with probability ``p`` (train part of the pool)."""
 

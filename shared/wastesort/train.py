@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from wastesort import CLASSES, WastesortError
-from wastesort.backgrounds import load_pool
-from wastesort.composite import Compositor
+from wastesort.backgrounds import BackgroundPool, load_pool
+from wastesort.composite import Compositor, occlude
 from wastesort.data import Sample, class_counts, fingerprint
 from wastesort.evaluation import Alter, ImageCache, ImageDataset, evaluate
 from wastesort.models import (
@@ -87,6 +87,9 @@ class TrainConfig(BaseModel):
     # share of training photos whose object is cut from the white board and pasted on a training
     # background (wastesort.composite); 0 gives the plain white-board recipe
     paste_p: float = Field(0.5, ge=0, le=1)
+    # share of training photos that get one or two other training objects (cut from their boards)
+    # pasted on top, smaller: clutter that hides part of the object, unlike flat erasing
+    occlude_p: float = Field(0.0, ge=0, le=1)
     # pick the API's uncertainty signal + threshold on shifted val images (wastesort.robustness)
     calibrate: bool = True
     # leading coarse parameter groups (timm's group_matcher: stem, then stages) kept frozen. Their
@@ -257,7 +260,7 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
                                         generator=torch.Generator().manual_seed(cfg.seed))
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     cache = ImageCache()
-    alter = background_replacement(train, cfg.paste_p) if cfg.paste_p > 0 else None
+    alter = background_replacement(train, cfg.paste_p, cfg.occlude_p) if cfg.paste_p or cfg.occlude_p else None
 
     def loader_at(size: int) -> DataLoader:
         dcfg = data_cfg.model_copy(update={"input_size": size})
@@ -376,16 +379,23 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     return TrainResult(best.model, best.card, history, val_report, out_dir, stopped_early, time.time() - started)
 
 
-def background_replacement(train: Sequence[Sample], p: float) -> Alter:
-    """Paste each training object on a random training-part background with probability ``p``."""
+def background_replacement(train: Sequence[Sample], p: float, occlude_p: float = 0.0) -> Alter:
+    """Paste each training object on a random training-part background with probability ``p``, then
+    (with probability ``occlude_p``) one or two other training objects on top of it."""
     settings = get_settings()
     masks = MaskCache(settings.data.cache_dir / "masks")
     masks.warm([s.path for s in train], workers=min(4, os.cpu_count() or 1))
-    compositor = Compositor(load_pool(settings.data.backgrounds, "train"), p)
+    compositor = Compositor(load_pool(settings.data.backgrounds, "train") if p > 0 else BackgroundPool(), p)
+    others = ImageCache()
 
     def alter(img: np.ndarray, i: int) -> np.ndarray:
         # python's random is reseeded per DataLoader worker, so workers do not repeat each other
-        return compositor(img, masks.get(train[i].path, img), np.random.default_rng(random.getrandbits(64)))
+        rng = np.random.default_rng(random.getrandbits(64))
+        img = compositor(img, masks.get(train[i].path, img), rng)
+        if occlude_p > 0 and rng.random() < occlude_p:
+            picks = rng.choice(len(train), size=int(rng.integers(1, 3)))
+            img = occlude(img, [(others.get(train[j].path), masks.get(train[j].path)) for j in picks], rng)
+        return img
 
     return alter
 

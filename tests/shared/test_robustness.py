@@ -10,7 +10,7 @@ from tests.utils.factories import TRASHNET, real_samples
 from wastesort import CLASSES
 from wastesort.backgrounds import PROCEDURAL, list_background_files, load_pool, procedural, split_background_files
 from wastesort.cli import main
-from wastesort.composite import PasteParams, paste
+from wastesort.composite import PasteParams, occlude, paste
 from wastesort.preprocess import load_image_file
 from wastesort.robustness import SetResult, calibrate_uncertainty, confidence_signals, error_aurocs
 from wastesort.segment import MaskCache, object_mask
@@ -79,6 +79,40 @@ def test_paste_puts_the_object_on_the_new_background_at_the_right_size():
     assert abs((xs.max() - xs.min() + 1) - 100) <= 3 and abs((ys.max() - ys.min() + 1) - 100) <= 3
     assert abs(red.sum() - np.pi * 50**2) < 0.05 * np.pi * 50**2
     assert not (out > 150).all(-1).any()  # none of the white board came along
+
+
+def test_occluders_land_on_top_smaller_than_the_photo_and_keep_its_size():
+    disc, truth = _board_with_disc()
+    photo = np.full((300, 400, 3), (0, 0, 255), np.uint8)
+    out = occlude(photo, [(disc, truth.astype(np.uint8) * 255)], np.random.default_rng(1),
+                  PasteParams(scale=(0.3, 0.3), max_rotation=0, shadow_p=0, feather=0))
+    assert out.shape == photo.shape
+    red = (out[..., 0] > 150) & (out[..., 2] < 100)
+    ys, xs = np.nonzero(red)  # the disc's box is 0.3 of the short side: 90 px across, on top of the photo
+    assert abs((xs.max() - xs.min() + 1) - 90) <= 3 and abs((ys.max() - ys.min() + 1) - 90) <= 3
+    near = cv2.dilate(red.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # resized edges blend
+    assert ((out == photo).all(-1) | near).all()  # everything else is the photo, untouched
+    assert np.array_equal(occlude(photo, [], np.random.default_rng(1)), photo)
+
+
+def test_training_occluders_come_from_other_training_photos(tmp_path, monkeypatch):
+    from wastesort.settings import get_settings
+    from wastesort.train import background_replacement
+
+    monkeypatch.setenv("WASTESORT_DATA__CACHE_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        train = real_samples("train", 1)
+        alter = background_replacement(train, 0.0, occlude_p=1.0)
+        img = load_image_file(train[0].path)
+        outs = [alter(img, 0) for _ in range(3)]
+    finally:
+        get_settings.cache_clear()
+    for out in outs:
+        assert out.shape == img.shape
+        changed = (np.abs(out.astype(int) - img).max(-1) > 30).mean()
+        assert 0.005 < changed < 0.6  # part of the photo is covered, never all of it
+    assert not np.array_equal(outs[0], outs[1])
 
 
 def test_background_split_keeps_sources_apart():
