@@ -76,6 +76,7 @@ def _to_chw(pipeline: A.Compose) -> Transform:
         out = pipeline(image=image)["image"]
         return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
+    run.pipeline = pipeline  # type: ignore[attr-defined]  # what it does, for tests and reports
     return run
 
 
@@ -97,10 +98,14 @@ def eval_transform(cfg: DataConfig) -> Transform:
 def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
     """On-the-fly augmentation.
 
-    'strong' adds blur/noise/JPEG and cut-outs; 'robust' (the default recipe) adds what photos off the
-    white board bring: colour temperature, exposure and uneven light, perspective, heavier blur and
-    noise, more and larger occluders (random erasing). Background replacement happens before this
-    (see :mod:`wastesort.composite`), on the decoded photo.
+    'strong' adds blur/noise/JPEG and cut-outs; 'robust' adds what photos off the white board bring:
+    colour temperature, exposure and uneven light, perspective, heavier blur and noise, more and
+    larger occluders (random erasing). 'field' is 'robust' plus what a moving belt and a cluttered bin
+    add on top: a motion blur of its own (belt speed, not camera shake) and more, larger occluders,
+    either several small flat-colour boxes or one large random-erasing patch. Background replacement
+    happens before this (see :mod:`wastesort.composite`), on the decoded photo. None of these is the
+    shift generator of :mod:`wastesort.shifts` (ellipses with noisy fill, full-resolution kernels):
+    the robustness report measures transfer, not memorised corruptions.
     """
     interp = INTERPOLATION[cfg.interpolation]
     size = cfg.input_size
@@ -120,7 +125,7 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
             A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.08, 0.2),
                             hole_width_range=(0.08, 0.2), fill="random_uniform", p=0.2),
         ]
-    elif strength == "robust":
+    elif strength in ("robust", "field"):
         ops += [
             A.PlanckianJitter(p=0.3),
             A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.4),
@@ -131,7 +136,16 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
             A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.8)), A.MotionBlur(blur_limit=(3, 9)),
                      A.GaussNoise(std_range=(0.02, 0.1)), A.ISONoise(),
                      A.ImageCompression(quality_range=(20, 90))], p=0.4),
-            A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
-                            hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35),
         ]
+        if strength == "robust":
+            ops.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
+                                       hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35))
+        else:
+            ops += [
+                # streaks up to ~8% of the side at 224 px, in any direction
+                A.MotionBlur(blur_limit=(5, 17), p=0.25),
+                A.OneOf([A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.08, 0.35),
+                                         hole_width_range=(0.08, 0.35), fill="random_uniform"),
+                         A.Erasing(scale=(0.05, 0.3), ratio=(0.3, 3.3), fill="random")], p=0.5),
+            ]
     return _to_chw(A.Compose([*ops, *_finish(cfg)]))

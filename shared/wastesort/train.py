@@ -83,7 +83,7 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(0.995, ge=0, lt=1)  # 0 disables
     # "loss" sees every image each epoch; "sampler" (with replacement) skips ~1/3 of them per epoch
     balance: Literal["sampler", "loss", "none"] = "loss"
-    augment: Literal["robust", "strong", "basic", "none"] = "robust"
+    augment: Literal["field", "robust", "strong", "basic", "none"] = "robust"
     # share of training photos whose object is cut from the white board and pasted on a training
     # background (wastesort.composite); 0 gives the plain white-board recipe
     paste_p: float = Field(0.5, ge=0, le=1)

@@ -36,3 +36,25 @@ def test_decode_rejects_bad_bytes(data, match):
 def test_decode_rejects_pixel_bombs():
     with pytest.raises(ImageError, match="over the limit"):
         decode_image(jpeg_bytes(size=(200, 200)), max_pixels=100 * 100)
+
+
+def _ops(transform) -> list[str]:
+    names = []
+    for t in transform.pipeline.transforms:
+        names.append(type(t).__name__)
+        names += [f"{type(t).__name__}/{type(c).__name__}" for c in getattr(t, "transforms", [])]
+    return names
+
+
+def test_field_augmentation_is_robust_plus_belt_blur_and_larger_occluders():
+    cfg = DataConfig(input_size=96)
+    robust, field = _ops(train_transform(cfg, strength="robust")), _ops(train_transform(cfg, strength="field"))
+    assert "CoarseDropout" in robust and "CoarseDropout" not in field
+    common = [n for n in robust if n not in ("CoarseDropout", "Normalize")]
+    assert field[: len(common)] == common and field[-1] == "Normalize"
+    extra = field[len(common):]
+    assert "MotionBlur" in extra and "OneOf/CoarseDropout" in extra and "OneOf/Erasing" in extra
+    img = load_image_file(TRASHNET / "trash" / "trash1.jpg")
+    aug = train_transform(cfg, strength="field")
+    a, b = aug(img), aug(img)
+    assert a.shape == (3, 96, 96) and np.isfinite(a).all() and not np.allclose(a, b)

@@ -1,0 +1,37 @@
+import argparse
+
+from wastesort.cli import _train_args, _train_config
+from wastesort.train import TrainConfig
+
+NOT_CONFIG = {"config", "data", "limit", "out", "preset"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    _train_args(p)
+    return p
+
+
+def test_every_training_flag_is_a_config_field_or_a_known_non_config_option():
+    """A flag whose dest is not a TrainConfig field would be parsed and then silently dropped."""
+    dests = {a.dest for a in _parser()._actions if a.dest != "help"}
+    assert dests - set(TrainConfig.model_fields) == NOT_CONFIG
+
+
+def test_every_training_flag_reaches_the_config():
+    defaults = TrainConfig()
+    args = ["--epochs", "3", "--architecture", "tf_efficientnet_lite0", "--weights", "none",
+            "--input-size", "160", "--batch-size", "8", "--lr", "0.001", "--lr-decay", "0.7",
+            "--schedule", "exp", "--ema-decay", "0.9", "--layer-decay", "0.8", "--balance", "sampler",
+            "--augment", "field", "--paste-p", "0.2", "--freeze-groups", "1", "--occlude-p", "0.3",
+            "--cutmix-p", "0.25", "--seed", "7"]
+    cfg = _train_config(_parser().parse_args(args))
+    dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help"}
+    for key in dests:
+        assert getattr(cfg, key) != getattr(defaults, key), f"--{key} did not reach TrainConfig"
+    assert (cfg.cutmix_p, cfg.occlude_p, cfg.augment, cfg.seed) == (0.25, 0.3, "field", 7)
+
+
+def test_flags_override_the_preset_and_unset_flags_keep_it():
+    cfg = _train_config(_parser().parse_args(["--preset", "quick", "--cutmix-p", "0.5"]))
+    assert cfg.cutmix_p == 0.5 and cfg.input_size == 176 and cfg.augment == "basic"
