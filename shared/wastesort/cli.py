@@ -251,6 +251,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--occlude-p", type=float, dest="occlude_p",
                    help="share of photos with other training objects pasted on top")
     g.add_argument("--cutmix-p", type=float, dest="cutmix_p", help="share of batches mixed by CutMix")
+    g.add_argument("--motion-blur-p", type=float, dest="motion_blur_p",
+                   help="share of photos given a belt motion blur on top of the augmentation")
     g.add_argument("--seed", type=int)
 
 

@@ -95,7 +95,7 @@ def eval_transform(cfg: DataConfig) -> Transform:
     )
 
 
-def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
+def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p: float = 0.0) -> Transform:
     """On-the-fly augmentation.
 
     'strong' adds blur/noise/JPEG and cut-outs; 'robust' adds what photos off the white board bring:
@@ -105,7 +105,8 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
     either several small flat-colour boxes or one large random-erasing patch. Background replacement
     happens before this (see :mod:`wastesort.composite`), on the decoded photo. None of these is the
     shift generator of :mod:`wastesort.shifts` (ellipses with noisy fill, full-resolution kernels):
-    the robustness report measures transfer, not memorised corruptions.
+    the robustness report measures transfer, not memorised corruptions. ``motion_blur_p`` adds that
+    belt motion blur alone to any level (field has it at 0.25).
     """
     interp = INTERPOLATION[cfg.interpolation]
     size = cfg.input_size
@@ -137,15 +138,15 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust") -> Transform:
                      A.GaussNoise(std_range=(0.02, 0.1)), A.ISONoise(),
                      A.ImageCompression(quality_range=(20, 90))], p=0.4),
         ]
-        if strength == "robust":
-            ops.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
-                                       hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35))
-        else:
-            ops += [
-                # streaks up to ~8% of the side at 224 px, in any direction
-                A.MotionBlur(blur_limit=(5, 17), p=0.25),
-                A.OneOf([A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.08, 0.35),
-                                         hole_width_range=(0.08, 0.35), fill="random_uniform"),
-                         A.Erasing(scale=(0.05, 0.3), ratio=(0.3, 3.3), fill="random")], p=0.5),
-            ]
+        if strength == "field":
+            motion_blur_p = motion_blur_p or 0.25
+    if motion_blur_p > 0:  # streaks up to ~8% of the side at 224 px, in any direction
+        ops.append(A.MotionBlur(blur_limit=(5, 17), p=motion_blur_p))
+    if strength == "robust":
+        ops.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
+                                   hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35))
+    elif strength == "field":
+        ops.append(A.OneOf([A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.08, 0.35),
+                                            hole_width_range=(0.08, 0.35), fill="random_uniform"),
+                            A.Erasing(scale=(0.05, 0.3), ratio=(0.3, 3.3), fill="random")], p=0.5))
     return _to_chw(A.Compose([*ops, *_finish(cfg)]))

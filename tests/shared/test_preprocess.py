@@ -58,3 +58,13 @@ def test_field_augmentation_is_robust_plus_belt_blur_and_larger_occluders():
     aug = train_transform(cfg, strength="field")
     a, b = aug(img), aug(img)
     assert a.shape == (3, 96, 96) and np.isfinite(a).all() and not np.allclose(a, b)
+
+
+def test_belt_motion_blur_joins_any_level_before_the_occluders_and_field_has_it_by_default():
+    cfg = DataConfig(input_size=96)
+    plain = _ops(train_transform(cfg, strength="robust"))
+    blurred = train_transform(cfg, strength="robust", motion_blur_p=0.3)
+    assert _ops(blurred) == [*plain[:-2], "MotionBlur", "CoarseDropout", "Normalize"]
+    assert blurred.pipeline.transforms[-3].p == 0.3
+    field = train_transform(cfg, strength="field").pipeline.transforms
+    assert type(field[-3]).__name__ == "MotionBlur" and field[-3].p == 0.25
