@@ -100,7 +100,15 @@ class SetResult:
         return {"set": self.name, "severity": self.severity, "n": rep["n"], "accuracy": rep["accuracy"],
                 "macro_f1": rep["macro_f1"], "min_recall": rep["min_recall"],
                 "recall": {c: m["recall"] for c, m in rep["per_class"].items()},
-                "error_auroc": error_aurocs(self.logits, self.y)}
+                "error_auroc": error_aurocs(self.logits, self.y),
+                "confusion_matrix": rep["confusion_matrix"], "top_confusions": top_confusions(rep["confusion_matrix"])}
+
+
+def top_confusions(cm: Sequence[Sequence[int]], k: int = 3) -> list[str]:
+    """The ``k`` largest off-diagonal cells as 'true->predicted n': where a shift sends the errors
+    (e.g. coloured occluders turning glass into plastic) tells which augmentation to try next."""
+    cells = [(int(cm[i][j]), i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i][j]]
+    return [f"{CLASSES[i]}->{CLASSES[j]} {n}" for n, i, j in sorted(cells, key=lambda c: (-c[0], c[1], c[2]))[:k]]
 
 
 def run_sets(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *, masks: MaskCache,
@@ -169,13 +177,14 @@ def summarise(results: Sequence[SetResult]) -> dict[str, Any]:
 
 def markdown_table(summary: dict[str, Any]) -> str:
     head = ("| set | severity | accuracy | " + " | ".join(f"{c} recall" for c in CLASSES)
-            + " | AUROC max_prob | AUROC margin | AUROC lognorm |")
+            + " | AUROC max_prob | AUROC margin | AUROC lognorm | most frequent errors |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in summary["rows"]:
         au = r["error_auroc"]
         lines.append(f"| {r['set']} | {r['severity'] or ''} | {r['accuracy']:.2%} | "
                      + " | ".join(f"{r['recall'][c]:.2f}" for c in CLASSES)
-                     + f" | {au['max_prob']:.3f} | {au['margin']:.3f} | {au['lognorm']:.3f} |")
+                     + f" | {au['max_prob']:.3f} | {au['margin']:.3f} | {au['lognorm']:.3f} | "
+                     + f"{', '.join(r.get('top_confusions', []))} |")
     return "\n".join(lines)
 
 

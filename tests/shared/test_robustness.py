@@ -13,7 +13,7 @@ from wastesort.backgrounds import PROCEDURAL, list_background_files, load_pool, 
 from wastesort.cli import main
 from wastesort.composite import PasteParams, occlude, paste
 from wastesort.preprocess import load_image_file
-from wastesort.robustness import SetResult, calibrate_uncertainty, confidence_signals, error_aurocs
+from wastesort.robustness import SetResult, calibrate_uncertainty, confidence_signals, error_aurocs, top_confusions
 from wastesort.segment import MaskCache, object_mask
 from wastesort.settings import SHARED_MATERIAL
 from wastesort.shifts import SHIFTS, apply_shift
@@ -167,6 +167,13 @@ def test_error_auroc_and_calibration_on_known_probabilities():
     assert chosen["errors_flagged"] == 1.0 and chosen["correct_flagged"] == 0.0
 
 
+def test_top_confusions_name_where_the_errors_go():
+    cm = np.diag([5, 5, 5, 5, 5, 5])
+    cm[1, 4], cm[5, 3], cm[0, 2] = 7, 2, 2  # glass->plastic most, then two ties in row order
+    assert top_confusions(cm.tolist()) == ["glass->plastic 7", "cardboard->metal 2", "trash->paper 2"]
+    assert top_confusions(np.eye(6, dtype=int).tolist()) == []
+
+
 def test_robustness_report_on_a_tiny_model(artifact, tmp_path, capsys):
     report = tmp_path / "rob.json"
     assert main(["robustness", str(artifact), "--limit", "12", "--severities", "3", "--shifts", "jpeg",
@@ -178,6 +185,8 @@ def test_robustness_report_on_a_tiny_model(artifact, tmp_path, capsys):
     for r in rows:
         assert r["n"] == 12 and 0 <= r["accuracy"] <= 1 and set(r["recall"]) == set(CLASSES)
         assert set(r["error_auroc"]) == {"max_prob", "margin", "neg_entropy", "lognorm"}
+        cm = np.array(r["confusion_matrix"])
+        assert cm.shape == (6, 6) and cm.sum() == 12 and np.trace(cm) == round(r["accuracy"] * 12)
     sheet = cv2.imread(str(tmp_path / "rob" / "examples.png"))
     assert sheet.shape[0] == 4 * 144  # one row per set: clean, background, jpeg, occlusion
     assert (tmp_path / "rob" / "masks.png").is_file()
