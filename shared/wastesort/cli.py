@@ -253,6 +253,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cutmix-p", type=float, dest="cutmix_p", help="share of batches mixed by CutMix")
     g.add_argument("--motion-blur-p", type=float, dest="motion_blur_p",
                    help="share of photos given a belt motion blur on top of the augmentation")
+    g.add_argument("--patch-p", type=float, dest="patch_p",
+                   help="share of photos with flat-colour irregular patches in front (coloured clutter)")
     g.add_argument("--seed", type=int)
 
 

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from pydantic import BaseModel
 
 from wastesort import WastesortError
+from wastesort.patches import ColourPatches
 
 INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -95,7 +96,8 @@ def eval_transform(cfg: DataConfig) -> Transform:
     )
 
 
-def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p: float = 0.0) -> Transform:
+def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p: float = 0.0,
+                    patch_p: float = 0.0) -> Transform:
     """On-the-fly augmentation.
 
     'strong' adds blur/noise/JPEG and cut-outs; 'robust' adds what photos off the white board bring:
@@ -106,7 +108,8 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p:
     happens before this (see :mod:`wastesort.composite`), on the decoded photo. None of these is the
     shift generator of :mod:`wastesort.shifts` (ellipses with noisy fill, full-resolution kernels):
     the robustness report measures transfer, not memorised corruptions. ``motion_blur_p`` adds that
-    belt motion blur alone to any level (field has it at 0.25).
+    belt motion blur alone to any level (field has it at 0.25); ``patch_p`` adds flat-colour irregular
+    patches (:mod:`wastesort.patches`) after it, before the level's own occluders.
     """
     interp = INTERPOLATION[cfg.interpolation]
     size = cfg.input_size
@@ -142,6 +145,8 @@ def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p:
             motion_blur_p = motion_blur_p or 0.25
     if motion_blur_p > 0:  # streaks up to ~8% of the side at 224 px, in any direction
         ops.append(A.MotionBlur(blur_limit=(5, 17), p=motion_blur_p))
+    if patch_p > 0:
+        ops.append(ColourPatches(p=patch_p))
     if strength == "robust":
         ops.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
                                    hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35))
