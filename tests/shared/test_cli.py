@@ -24,7 +24,8 @@ def test_every_training_flag_reaches_the_config():
             "--input-size", "160", "--batch-size", "8", "--lr", "0.001", "--lr-decay", "0.7",
             "--schedule", "exp", "--ema-decay", "0.9", "--layer-decay", "0.8", "--balance", "sampler",
             "--augment", "field", "--paste-p", "0.2", "--freeze-groups", "1", "--occlude-p", "0.3",
-            "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--seed", "7"]
+            "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--patch-p", "0.3",
+            "--seed", "7"]
     cfg = _train_config(_parser().parse_args(args))
     dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help"}
     for key in dests:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from tests.utils.factories import TRASHNET, jpeg_bytes
+from wastesort.patches import colour_patches
 from wastesort.preprocess import DataConfig, ImageError, decode_image, eval_transform, load_image_file, train_transform
 
 
@@ -68,3 +69,28 @@ def test_belt_motion_blur_joins_any_level_before_the_occluders_and_field_has_it_
     assert blurred.pipeline.transforms[-3].p == 0.3
     field = train_transform(cfg, strength="field").pipeline.transforms
     assert type(field[-3]).__name__ == "MotionBlur" and field[-3].p == 0.25
+
+
+def test_colour_patches_hide_about_the_asked_share_and_repeat_with_a_seed():
+    img = load_image_file(TRASHNET / "glass" / "glass1.jpg")[:224, :224].copy()
+    a = colour_patches(img, np.random.default_rng(3), cover=(0.15, 0.2))
+    assert a.shape == img.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, colour_patches(img, np.random.default_rng(3), cover=(0.15, 0.2)))
+    assert not np.array_equal(a, colour_patches(img, np.random.default_rng(4), cover=(0.15, 0.2)))
+    grey = np.full((224, 224, 3), 128, np.uint8)
+    shares = [(colour_patches(grey, np.random.default_rng(k), cover=(0.15, 0.2)) != 128).any(2).mean()
+              for k in range(40)]
+    assert 0.1 <= np.mean(shares) <= 0.25 and max(shares) <= 0.6  # six patches at most, some off the frame
+    assert np.array_equal(colour_patches(img, np.random.default_rng(0), cover=(0.0, 0.0)), img)
+
+
+def test_colour_patches_join_the_pipeline_after_the_motion_blur_before_the_level_occluders():
+    cfg = DataConfig(input_size=96)
+    plain = _ops(train_transform(cfg, strength="robust"))
+    both = train_transform(cfg, strength="robust", motion_blur_p=0.25, patch_p=0.4)
+    assert _ops(both) == [*plain[:-2], "MotionBlur", "ColourPatches", "CoarseDropout", "Normalize"]
+    assert both.pipeline.transforms[-3].p == 0.4
+    img = load_image_file(TRASHNET / "metal" / "metal1.jpg")
+    always = train_transform(cfg, strength="basic", patch_p=1.0)
+    a, b = always(img), always(img)
+    assert a.shape == (3, 96, 96) and np.isfinite(a).all() and not np.allclose(a, b)
