@@ -10,6 +10,13 @@ Known limits (checked by eye on contact sheets, see ``wastesort robustness --mas
 clear glass and clear plastic lying flat on the board are nearly invisible and lose parts; deep
 shadows next to an object are sometimes kept; a photo with no board in view (a box filling the
 frame) gives a full mask, and is then pasted as a whole rectangle.
+
+White objects (envelopes, sheets, milk jugs) on the white board used to come out as their outline
+only: thin strips of edge, the pale middle taken for board. A strip of paper on gravel is no longer
+paper, and those fragments were a large share of the background-replaced errors. A mask that fills
+less than ``MIN_SOLIDITY`` of its convex hull is therefore replaced by the hull: most waste items
+are roughly convex, and the hull of an outline is the object. The cost, seen on contact sheets: a
+stray shadow streak next to a small round object can pull a wedge of board into the hull.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ WORK_SIZE = 160  # long side the mask is computed at: ~0.05 s an image, masks ar
 MIN_BOARD_SHARE = 0.08  # less board than this in view: the object fills the frame
 BOARD_MIN_L, BOARD_MAX_CHROMA, LIGHTER_SCALE = 150, 15, 40
 MIN_OBJECT_SHARE = 0.03  # TrashNet objects are never this small: the "board" found was the object itself
+MIN_SOLIDITY = 0.65  # mask area over its convex hull's: below, the mask is an outline (see above)
+MASK_VERSION = 2  # part of the cache key: bump when the masks change
 
 
 def _design(h: int, w: int) -> np.ndarray:
@@ -85,6 +94,19 @@ def _clean(fg: np.ndarray) -> np.ndarray:
     return fg
 
 
+def hull_fill(fg: np.ndarray, min_solidity: float = MIN_SOLIDITY) -> np.ndarray:
+    """The convex hull of all of ``fg``'s parts when they fill less than ``min_solidity`` of it."""
+    contours, _ = cv2.findContours(fg.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return fg
+    hull = cv2.convexHull(np.concatenate(contours))
+    if (fg > 0).sum() >= min_solidity * cv2.contourArea(hull):
+        return fg
+    out = np.zeros_like(fg)
+    cv2.fillPoly(out, [hull], 1)
+    return out
+
+
 def object_mask(rgb: np.ndarray, *, work_size: int = WORK_SIZE) -> np.ndarray:
     """Soft object mask (uint8 0..255, same size as ``rgb``); all 255 when no board is in view."""
     height, width = rgb.shape[:2]
@@ -108,6 +130,7 @@ def object_mask(rgb: np.ndarray, *, work_size: int = WORK_SIZE) -> np.ndarray:
     fg = cv2.erode(fg, np.ones((3, 3), np.uint8)) if fg.sum() > 0.02 * fg.size else fg
     if fg.sum() < MIN_OBJECT_SHARE * fg.size:  # a speck (pen marks on a box filling the frame): keep it whole
         return np.full((height, width), 255, np.uint8)
+    fg = hull_fill(fg)
     return cv2.resize(fg * 255, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -122,7 +145,7 @@ class MaskCache:
         if self.folder is None:
             return None
         digest = hashlib.sha1(path.read_bytes()).hexdigest()[:20]
-        return self.folder / f"{digest}-{WORK_SIZE}.png"
+        return self.folder / f"{digest}-{WORK_SIZE}-v{MASK_VERSION}.png"
 
     def get(self, path: Path, image: np.ndarray | None = None) -> np.ndarray:
         mask = self._mem.get(path)

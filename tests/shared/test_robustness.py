@@ -14,7 +14,7 @@ from wastesort.cli import main
 from wastesort.composite import PasteParams, occlude, paste
 from wastesort.preprocess import load_image_file
 from wastesort.robustness import SetResult, calibrate_uncertainty, confidence_signals, error_aurocs, top_confusions
-from wastesort.segment import MaskCache, object_mask
+from wastesort.segment import MaskCache, hull_fill, object_mask
 from wastesort.settings import SHARED_MATERIAL
 from wastesort.shifts import SHIFTS, apply_shift
 
@@ -55,6 +55,27 @@ def test_mask_on_real_photos():
     assert 0.15 < (m > 127).mean() < 0.5
     box = load_image_file(TRASHNET / "cardboard" / "cardboard3.jpg")  # a box filling the frame: kept whole
     assert (object_mask(box) > 127).mean() > 0.97
+
+
+def test_hull_fill_closes_an_outline_and_leaves_solid_masks_alone():
+    outline = np.zeros((100, 160), np.uint8)
+    outline[20:28, 30:130] = 1  # the two long edges of a white envelope, its pale middle lost
+    outline[72:80, 30:130] = 1
+    filled = hull_fill(outline)
+    assert filled[50, 80] == 1 and filled[5, 5] == 0
+    assert 0.9 < filled.sum() / (60 * 100) < 1.1
+    disc = cv2.circle(np.zeros((100, 160), np.uint8), (80, 50), 30, 1, -1)
+    assert np.array_equal(hull_fill(disc), disc)
+
+
+def test_white_envelope_on_the_white_board_is_cut_whole():
+    """paper377: a white envelope whose middle the board model takes for board; only its edges score."""
+    envelope = load_image_file(TRASHNET / "paper" / "paper377.jpg")
+    m = object_mask(envelope)
+    h, w = m.shape
+    assert m[h // 2, int(0.45 * w)] == 255  # the middle of the envelope
+    assert max(m[5, 5], m[5, w - 5], m[h - 5, 5], m[h - 5, w - 5]) == 0  # board corners
+    assert 0.2 < (m > 127).mean() < 0.45
 
 
 def test_mask_cache_writes_once_and_reads_back(tmp_path):
