@@ -171,6 +171,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def class_weights(train: Sequence[Sample]) -> np.ndarray:
+    """Inverse class frequency, 1.0 for a balanced set; 0 for a class with no images (nothing to weigh)."""
+    counts = class_counts(train).astype(float)
+    return np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(CLASSES), 0.0)
+
+
+def balanced_sampler(train: Sequence[Sample], seed: int) -> WeightedRandomSampler:
+    """Draw every class equally often, with replacement: a trash photo (96 of 1,769) comes back ~3x an
+    epoch, each time with a fresh background and augmentation, instead of counting 3x in the loss."""
+    inv = class_weights(train)
+    w = torch.tensor([inv[s.label] for s in train], dtype=torch.double)
+    return WeightedRandomSampler(w, num_samples=len(train), replacement=True,
+                                 generator=torch.Generator().manual_seed(seed))
+
+
 def _loader(ds: Dataset, *, batch_size: int, workers: int, sampler=None, shuffle=False, seed=0) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=shuffle if sampler is None else False,
@@ -266,15 +281,10 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     opt = timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
                                          layer_decay=cfg.layer_decay)
 
-    counts = class_counts(train).astype(float)
-    inv = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(CLASSES), 0.0)
+    inv = class_weights(train)
     loss_weight = torch.tensor(inv, dtype=torch.float32, device=device) if cfg.balance == "loss" else None
     criterion = torch.nn.CrossEntropyLoss(weight=loss_weight, label_smoothing=cfg.label_smoothing)
-    sampler = None
-    if cfg.balance == "sampler":
-        w = torch.tensor([inv[s.label] for s in train], dtype=torch.double)
-        sampler = WeightedRandomSampler(w, num_samples=len(train), replacement=True,
-                                        generator=torch.Generator().manual_seed(cfg.seed))
+    sampler = balanced_sampler(train, cfg.seed) if cfg.balance == "sampler" else None
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     cache = ImageCache()
     alter = background_replacement(train, cfg.paste_p, cfg.occlude_p) if cfg.paste_p or cfg.occlude_p else None
@@ -308,7 +318,7 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
 
     card.train_config = cfg.model_dump()
     card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
-                    "train_counts": dict(zip(CLASSES, counts.astype(int).tolist(), strict=True))}
+                    "train_counts": dict(zip(CLASSES, class_counts(train).tolist(), strict=True))}
     stopped_early = False
     for epoch in range(start_epoch, cfg.epochs):
         low = epoch < cfg.low_res_epochs and cfg.low_res_size < data_cfg.input_size

@@ -5,12 +5,22 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from tests.utils.factories import real_samples
+from tests.utils.factories import TRASHNET, real_samples
 from wastesort import WastesortError
+from wastesort.data import by_split, class_counts, load_samples
 from wastesort.export import export_onnx
 from wastesort.models import load_classifier
 from wastesort.preprocess import eval_transform, load_image_file
-from wastesort.train import PRESETS, TrainConfig, build_model, cutmix, freeze_leading_groups, run
+from wastesort.train import (
+    PRESETS,
+    TrainConfig,
+    balanced_sampler,
+    build_model,
+    class_weights,
+    cutmix,
+    freeze_leading_groups,
+    run,
+)
 
 
 def test_tiny_training_run_changes_weights_writes_artifact_and_resumes(tmp_path):
@@ -100,3 +110,16 @@ def test_tiny_training_run_with_cutmix_learns(tmp_path):
     after = dict(result.model.named_parameters())
     assert any(not torch.equal(after[k].cpu(), start[k]) for k in start)
     assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_balanced_sampler_draws_every_class_equally_from_the_real_imbalanced_split():
+    train = by_split(load_samples(TRASHNET), "train")
+    counts = class_counts(train)
+    assert counts.min() / counts.sum() < 0.07  # trash: the split really is imbalanced
+    drawn = np.concatenate([[train[i].label for i in balanced_sampler(train, seed=s)] for s in range(10)])
+    share = np.bincount(drawn, minlength=len(counts)) / len(drawn)
+    assert len(drawn) == 10 * len(train)
+    assert np.all(np.abs(share - 1 / len(counts)) < 0.02), share
+    assert list(balanced_sampler(train, seed=3)) == list(balanced_sampler(train, seed=3))
+    weights = class_weights(train)
+    assert np.allclose((weights * counts).sum(), counts.sum()) and weights.argmax() == counts.argmin()
