@@ -51,7 +51,7 @@ search: setup
 bench: bench-serve
 
 bench-serve: setup
-	$(BIN)/python -m wastesort_api.bench --report reports/bench_serve.json
+	$(BIN)/python -m benchmarks.bench --report reports/bench_serve.json
 
 test: setup
 	bash scripts/services.sh
@@ -64,4 +64,4 @@ clean:
 	rm -rf runs var reports build .pytest_cache
 
 soak: setup
-	$(BIN)/python -m wastesort_api.soak --minutes $${MINUTES:-10} --report reports/soak.json
+	$(BIN)/python -m benchmarks.soak --minutes $${MINUTES:-10} --report reports/soak.json

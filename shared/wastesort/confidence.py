@@ -30,3 +30,11 @@ def confidence_signals(logits: np.ndarray) -> dict[str, np.ndarray]:
     unit = logits / np.maximum(np.linalg.norm(logits, axis=1, keepdims=True), 1e-12)
     return {"max_prob": top[:, 0], "margin": top[:, 0] - (top[:, 1] if top.shape[1] > 1 else 0),
             "neg_entropy": -entropy, "lognorm": softmax(unit).max(1)}
+
+
+def is_uncertain(signals: dict[str, float], *, calibration: dict | None, rule: str, threshold: float,
+                 margin: float) -> bool:
+    """The model's own rule (signal + threshold chosen on shifted val at training) unless told 'manual'."""
+    if rule == "model" and calibration and calibration.get("signal") in FLAG_SIGNALS:
+        return signals[calibration["signal"]] < float(calibration["threshold"])
+    return signals["max_prob"] < threshold or signals["margin"] < margin

@@ -1,8 +1,8 @@
-"""The one preprocessing path: decode, then resize/crop/normalise as the model card says.
+"""The one inference preprocessing path: decode, then resize/crop/normalise as the model card says.
 
-Training, validation, evaluation, ONNX export and the API all call these functions, so a model is
-always fed exactly what it was validated on. Output is a CHW float32 numpy array (no torch needed
-by the ONNX serving path).
+Trainer validation, evaluation, ONNX export and the API all call these functions, so a model is
+always fed exactly what it was validated on. Plain OpenCV + numpy (no torch, no albumentations): the
+API image stays small. Training augmentation (``wastesort_trainer.augment``) ends in :func:`normalise`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import albumentations as A
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
-from pydantic import BaseModel
 
 from wastesort import WastesortError
-from wastesort.patches import ColourPatches
+from wastesort.card import DataConfig
 
 INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -29,17 +27,6 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 class ImageError(WastesortError):
     """An input that is not a usable image (empty, truncated, not an image, too many pixels)."""
-
-
-class DataConfig(BaseModel):
-    """What a model expects at its input; stored in the model card, never hard-coded elsewhere."""
-
-    input_size: int = 224
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    interpolation: str = "bicubic"
-    # 1.0 keeps the whole short side: TrashNet objects often fill the frame, cropping cuts them.
-    crop_pct: float = 1.0
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -68,90 +55,35 @@ def load_image_file(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -
     return decode_image(Path(path).read_bytes(), max_pixels=max_pixels)
 
 
-def _finish(cfg: DataConfig) -> list[A.BasicTransform]:
-    return [A.Normalize(mean=cfg.mean, std=cfg.std, max_pixel_value=255.0)]
+def normalise(image: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """HWC uint8 -> CHW float32, ``(x / 255 - mean) / std`` per channel."""
+    mean = np.asarray(cfg.mean, dtype=np.float32) * 255.0
+    std = np.asarray(cfg.std, dtype=np.float32) * 255.0
+    out = (image.astype(np.float32) - mean) / std
+    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
 
-def _to_chw(pipeline: A.Compose) -> Transform:
-    def run(image: np.ndarray) -> np.ndarray:
-        out = pipeline(image=image)["image"]
-        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+def resize_short_side(image: np.ndarray, size: int, interpolation: str) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    if scale == 1.0:
+        return image
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    return cv2.resize(image, (new_w, new_h), interpolation=INTERPOLATION[interpolation])
 
-    run.pipeline = pipeline  # type: ignore[attr-defined]  # what it does, for tests and reports
-    return run
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top:top + size, left:left + size]
 
 
 def eval_transform(cfg: DataConfig) -> Transform:
     """Deterministic resize of the short side + centre crop + normalise."""
-    interp = INTERPOLATION[cfg.interpolation]
     short = int(round(cfg.input_size / cfg.crop_pct))
-    return _to_chw(
-        A.Compose(
-            [
-                A.SmallestMaxSize(max_size=short, interpolation=interp),
-                A.CenterCrop(cfg.input_size, cfg.input_size),
-                *_finish(cfg),
-            ]
-        )
-    )
 
+    def run(image: np.ndarray) -> np.ndarray:
+        resized = resize_short_side(image, short, cfg.interpolation)
+        return normalise(centre_crop(resized, cfg.input_size), cfg)
 
-def train_transform(cfg: DataConfig, *, strength: str = "robust", motion_blur_p: float = 0.0,
-                    patch_p: float = 0.0) -> Transform:
-    """On-the-fly augmentation.
-
-    'strong' adds blur/noise/JPEG and cut-outs; 'robust' adds what photos off the white board bring:
-    colour temperature, exposure and uneven light, perspective, heavier blur and noise, more and
-    larger occluders (random erasing). 'field' is 'robust' plus what a moving belt and a cluttered bin
-    add on top: a motion blur of its own (belt speed, not camera shake) and more, larger occluders,
-    either several small flat-colour boxes or one large random-erasing patch. Background replacement
-    happens before this (see :mod:`wastesort.composite`), on the decoded photo. None of these is the
-    shift generator of :mod:`wastesort.shifts` (ellipses with noisy fill, full-resolution kernels):
-    the robustness report measures transfer, not memorised corruptions. ``motion_blur_p`` adds that
-    belt motion blur alone to any level (field has it at 0.25); ``patch_p`` adds flat-colour irregular
-    patches (:mod:`wastesort.patches`) after it, before the level's own occluders.
-    """
-    interp = INTERPOLATION[cfg.interpolation]
-    size = cfg.input_size
-    ops: list[A.BasicTransform] = [
-        A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0), ratio=(0.8, 1.25), interpolation=interp),
-        A.HorizontalFlip(p=0.5),
-        A.VerticalFlip(p=0.5),
-        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-20, 20),
-                 border_mode=cv2.BORDER_REFLECT_101, p=0.4),
-        A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.03, p=0.6),
-    ]
-    if strength == "strong":
-        ops += [
-            A.ToGray(p=0.03),
-            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.2)), A.GaussNoise(std_range=(0.02, 0.06)),
-                     A.ImageCompression(quality_range=(50, 90))], p=0.2),
-            A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.08, 0.2),
-                            hole_width_range=(0.08, 0.2), fill="random_uniform", p=0.2),
-        ]
-    elif strength in ("robust", "field"):
-        ops += [
-            A.PlanckianJitter(p=0.3),
-            A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.4),
-            A.RandomGamma(gamma_limit=(60, 160), p=0.25),
-            A.Illumination(intensity_range=(0.05, 0.2), p=0.25),
-            A.Perspective(scale=(0.03, 0.1), p=0.25),
-            A.ToGray(p=0.03),
-            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.8)), A.MotionBlur(blur_limit=(3, 9)),
-                     A.GaussNoise(std_range=(0.02, 0.1)), A.ISONoise(),
-                     A.ImageCompression(quality_range=(20, 90))], p=0.4),
-        ]
-        if strength == "field":
-            motion_blur_p = motion_blur_p or 0.25
-    if motion_blur_p > 0:  # streaks up to ~8% of the side at 224 px, in any direction
-        ops.append(A.MotionBlur(blur_limit=(5, 17), p=motion_blur_p))
-    if patch_p > 0:
-        ops.append(ColourPatches(p=patch_p))
-    if strength == "robust":
-        ops.append(A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.08, 0.3),
-                                   hole_width_range=(0.08, 0.3), fill="random_uniform", p=0.35))
-    elif strength == "field":
-        ops.append(A.OneOf([A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.08, 0.35),
-                                            hole_width_range=(0.08, 0.35), fill="random_uniform"),
-                            A.Erasing(scale=(0.05, 0.3), ratio=(0.3, 3.3), fill="random")], p=0.5))
-    return _to_chw(A.Compose([*ops, *_finish(cfg)]))
+    return run

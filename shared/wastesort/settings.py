@@ -1,14 +1,17 @@
 """One settings object for every process (API, trainer, CLI), read from WASTESORT_* env vars.
 
-Nested sections use ``__``: ``WASTESORT_STORE__URI=s3://bucket/wastesort``.
+Nested sections use ``__``: ``WASTESORT_STORE__URI=s3://bucket/wastesort``,
+``WASTESORT_API__RUNTIME__TOP_K=5``. Every working folder left unset lives under one ``var_dir``
+(``WASTESORT_VAR_DIR``), so moving a machine's state is moving one folder.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -18,49 +21,69 @@ SHARED_MATERIAL = REPO_ROOT.parent / "shared" / "datasets"
 class DataSettings(BaseModel):
     root: Path = SHARED_MATERIAL / "trashnet"
     backgrounds: Path = SHARED_MATERIAL / "backgrounds"
-    cache_dir: Path = REPO_ROOT / "var" / "cache"  # object masks (computed once per image)
+    field: Path = SHARED_MATERIAL / "field"  # real photos off the board: a check, never training data
+    cache_dir: Path | None = None  # object masks (computed once per image); default <var>/cache
 
 
 class StoreSettings(BaseModel):
-    # file:<folder> (default) or s3://bucket/prefix
-    uri: str = f"file:{REPO_ROOT / 'var' / 'models'}"
+    # file:<folder> or s3://bucket/prefix; default file:<var>/models
+    uri: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+
+    @field_validator("uri")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith("file:") or v.startswith("s3://")):
+            raise ValueError(f"store.uri must start with file: or s3:// (got {v!r})")
+        return v
+
+
+# Defined once: the environment sets the start values (WASTESORT_API__RUNTIME__*), /v1/change changes them.
+class RuntimeConfig(BaseModel):
+    """What an operator may change on a live replica (/v1/change), save and restore."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    top_k: int = Field(3, ge=1, le=6)
+    # "model": the served model's calibrated signal and threshold (falls back to manual without one)
+    uncertain_rule: Literal["model", "manual"] = "model"
+    uncertain_threshold: float = Field(0.6, ge=0, le=1)
+    uncertain_margin: float = Field(0.2, ge=0, le=1)
+    max_batch_size: int = Field(8, ge=1, le=256)  # OpenVINO is fastest per image around 8
+    max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    review_enabled: bool = True
 
 
 class ApiSettings(BaseModel):
     admin_token: str | None = None
     allow_open_admin: bool = False
-    # openvino: bf16 where the CPU has it (~2.4x ONNX Runtime here), else f32; onnx: ONNX Runtime fp32
-    engine: str = Field("openvino", pattern="^(openvino|openvino-f32|openvino-bf16|onnx|torch)$")
+    # openvino: bf16 where the CPU has it, else f32; onnx: ONNX Runtime fp32. The API never loads torch.
+    engine: str = Field("openvino", pattern="^(openvino|openvino-f32|openvino-bf16|onnx)$")
     threads: int = 0  # 0 = all cores
-    max_batch_size: int = Field(8, ge=1, le=256)  # OpenVINO bf16 is fastest per image at 8
-    max_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue: int = Field(256, ge=1)
-    top_k: int = Field(3, ge=1, le=6)
-    uncertain_rule: str = Field("model", pattern="^(model|manual)$")
-    uncertain_threshold: float = Field(0.6, ge=0, le=1)
-    uncertain_margin: float = Field(0.2, ge=0, le=1)
     watch_interval_s: float = Field(5.0, ge=0)
     max_upload_bytes: int = 10 * 1024 * 1024
     max_files: int = Field(32, ge=1)
     max_pixels: int = 40_000_000
-    allowed_root: Path = REPO_ROOT / "var" / "images"
-    samples_dir: Path = REPO_ROOT / "var" / "samples"
-    review_dir: Path = REPO_ROOT / "var" / "review"
-    config_dir: Path = REPO_ROOT / "var" / "config"
-    model_cache_dir: Path = REPO_ROOT / "var" / "model-cache"
+    runtime: RuntimeConfig = RuntimeConfig()
+    # folders; default under the var dir
+    allowed_root: Path | None = None
+    samples_dir: Path | None = None
+    review_dir: Path | None = None
+    config_dir: Path | None = None
+    model_cache_dir: Path | None = None
     cors_origins: list[str] = []
 
 
 class TrainerSettings(BaseModel):
-    # The embedded default needs no server: Celery's filesystem transport + SQLite results.
+    # The embedded default needs no server: Celery's filesystem transport + SQLite results under the var dir.
     broker_url: str = "filesystem://"
-    result_backend: str = f"db+sqlite:///{REPO_ROOT / 'var' / 'queue' / 'results.sqlite'}"
-    queue_dir: Path = REPO_ROOT / "var" / "queue"
+    result_backend: str | None = None  # default db+sqlite:///<var>/queue/results.sqlite
+    queue_dir: Path | None = None
     concurrency: int = Field(1, ge=1)
     visibility_timeout_s: int = 6 * 3600
-    runs_dir: Path = REPO_ROOT / "runs"
+    runs_dir: Path | None = None  # job work folders; default <var>/jobs
 
 
 class Settings(BaseSettings):
@@ -68,17 +91,29 @@ class Settings(BaseSettings):
         env_prefix="WASTESORT_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
     )
 
+    var_dir: Path = REPO_ROOT / "var"
     data: DataSettings = DataSettings()
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     trainer: TrainerSettings = TrainerSettings()
 
-    @field_validator("store")
-    @classmethod
-    def _store_scheme(cls, v: StoreSettings) -> StoreSettings:
-        if not (v.uri.startswith("file:") or v.uri.startswith("s3://")):
-            raise ValueError(f"store.uri must start with file: or s3:// (got {v.uri!r})")
-        return v
+    @model_validator(mode="after")
+    def _under_var_dir(self) -> Settings:
+        """Fill every unset folder from ``var_dir`` (the one place a deployment moves state)."""
+        var = self.var_dir
+        self.data.cache_dir = self.data.cache_dir or var / "cache"
+        self.store.uri = self.store.uri or f"file:{var / 'models'}"
+        api = self.api
+        api.allowed_root = api.allowed_root or var / "images"
+        api.samples_dir = api.samples_dir or var / "samples"
+        api.review_dir = api.review_dir or var / "review"
+        api.config_dir = api.config_dir or var / "config"
+        api.model_cache_dir = api.model_cache_dir or var / "model-cache"
+        t = self.trainer
+        t.queue_dir = t.queue_dir or var / "queue"
+        t.result_backend = t.result_backend or f"db+sqlite:///{t.queue_dir / 'results.sqlite'}"
+        t.runs_dir = t.runs_dir or var / "jobs"
+        return self
 
 
 @lru_cache

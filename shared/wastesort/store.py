@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from wastesort import WastesortError, __version__
-from wastesort.models import read_card
+from wastesort.card import read_card
 from wastesort.settings import StoreSettings
 
 MANIFEST = "manifest.json"
@@ -278,7 +278,9 @@ class S3Store(ModelStore):
 
 
 def open_store(settings: StoreSettings | str) -> ModelStore:
-    cfg = StoreSettings(uri=settings) if isinstance(settings, str) else settings
+    cfg = StoreSettings.model_construct(uri=settings) if isinstance(settings, str) else settings
+    if cfg.uri is None:
+        raise StoreError("no store uri: build settings through wastesort.settings.Settings (it fills the default)")
     if cfg.uri.startswith("file:"):
         return LocalStore(cfg.uri[len("file:"):])
     if cfg.uri.startswith("s3://"):

@@ -16,14 +16,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def api_settings(tmp: Path, **api) -> Settings:
-    return Settings(
-        store=StoreSettings(uri=f"file:{tmp / 'store'}"),
-        api=ApiSettings(admin_token=TOKEN, allowed_root=tmp / "images", samples_dir=tmp / "samples",
-                        review_dir=tmp / "review", config_dir=tmp / "config", model_cache_dir=tmp / "cache",
-                        watch_interval_s=0.2, **api),
-        trainer=TrainerSettings(queue_dir=tmp / "queue", runs_dir=tmp / "runs",
-                                result_backend=f"db+sqlite:///{tmp / 'queue' / 'results.sqlite'}"),
-    )
+    """Every folder under ``tmp`` (the var dir), the store at ``tmp/store``, a fast store watcher."""
+    return Settings(var_dir=tmp, store=StoreSettings(uri=f"file:{tmp / 'store'}"),
+                    api=ApiSettings(admin_token=TOKEN, watch_interval_s=0.2, **api),
+                    trainer=TrainerSettings(runs_dir=tmp / "runs"))
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,7 @@ import time
 
 from tests.api.conftest import AUTH, running_app
 from tests.utils.factories import TRASHNET
-from wastesort.models import read_card
+from wastesort.card import read_card
 from wastesort.store import LocalStore
 
 GLASS = (TRASHNET / "glass" / "glass1.jpg").read_bytes()

@@ -96,16 +96,20 @@ def test_every_engine_serves_the_same_answers(artifact):
     from wastesort.preprocess import load_image_file
     from wastesort_api.runner import load_served
 
+    import torch
+
+    from wastesort_trainer.models import load_classifier
+
     photos = np.stack([load_image_file(s.path) for s in real_samples("val", 1)][:4])
-    reference = None
-    for engine in ("torch", "onnx", "openvino-f32", "openvino-bf16", "openvino"):
+    trained = load_classifier(artifact)  # the PyTorch model the trainer validated: every engine must agree
+    batch = np.stack([load_served(artifact, "v1", engine="onnx", threads=2).transform(p) for p in photos])
+    with torch.no_grad():
+        reference = softmax(trained.model(torch.from_numpy(batch)).numpy())
+    for engine in ("onnx", "openvino-f32", "openvino-bf16", "openvino"):
         served = load_served(artifact, "v1", engine=engine, threads=2)
         assert served.engine_name == engine
         probs = softmax(served.predict(np.stack([served.transform(p) for p in photos])))
         assert probs.shape == (4, 6) and np.allclose(probs.sum(1), 1, atol=1e-4)
-        if reference is None:
-            reference = probs
-            continue
         tol = 1e-3 if engine in ("onnx", "openvino-f32") else 0.05  # bf16 keeps ~3 significant digits
         assert np.abs(probs - reference).max() == pytest.approx(0, abs=tol), engine
 

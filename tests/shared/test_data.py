@@ -39,7 +39,7 @@ def test_missing_or_empty_folder_raises_clear_error(tmp_path):
 
 
 def test_cli_bad_data_folder_is_one_line_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "wastesort.cli", "train", "--preset", "tiny", "--data",
+    proc = subprocess.run([sys.executable, "-m", "wastesort_trainer.cli", "train", "--preset", "tiny", "--data",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -19,11 +19,10 @@ TINY = {"mode": "scratch", "preset": "tiny", "limit": 12}
 
 
 def queue_settings(tmp: Path, broker: str | None = None, visibility: int = 3600) -> Settings:
-    s = api_settings(tmp)
-    if broker:
-        s.trainer = TrainerSettings(broker_url=broker, result_backend=broker, queue_dir=tmp / "queue",
-                                    runs_dir=tmp / "runs", visibility_timeout_s=visibility)
-    return s
+    if not broker:
+        return api_settings(tmp)
+    return Settings(**{**api_settings(tmp).model_dump(exclude={"trainer"}), "trainer": TrainerSettings(
+        broker_url=broker, result_backend=broker, runs_dir=tmp / "runs", visibility_timeout_s=visibility)})
 
 
 def wait_for(app, job_id: str, states: set[str], timeout: float = 180) -> dict:

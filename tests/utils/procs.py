@@ -31,10 +31,12 @@ def settings_env(s: Settings) -> dict[str, str]:
            "WASTESORT_TRAINER__RUNS_DIR": str(s.trainer.runs_dir),
            "WASTESORT_TRAINER__VISIBILITY_TIMEOUT_S": str(s.trainer.visibility_timeout_s)}
     for name in ("admin_token", "allowed_root", "samples_dir", "review_dir", "config_dir", "model_cache_dir",
-                 "watch_interval_s", "uncertain_rule", "uncertain_threshold"):
+                 "watch_interval_s"):
         value = getattr(s.api, name)
         if value is not None:
             env[f"WASTESORT_API__{name.upper()}"] = str(value)
+    for name, value in s.api.runtime.model_dump().items():
+        env[f"WASTESORT_API__RUNTIME__{name.upper()}"] = str(value)
     return env
 
 

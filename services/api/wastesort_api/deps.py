@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wastesort_api.errors import ApiError
-from wastesort_api.runner import ServedModel
 from wastesort_api.state import AppState
 
 _bearer = HTTPBearer(auto_error=False, description="admin token (WASTESORT_API__ADMIN_TOKEN)")
@@ -34,14 +33,3 @@ def require_admin(state: StateDep,
 
 
 AdminDep = Depends(require_admin)
-
-
-def get_model(state: StateDep) -> ServedModel:
-    model = state.runner.current
-    if model is None:
-        raise ApiError(503, "no_model", "no model is loaded yet (publish one to the store)",
-                       headers={"Retry-After": "5"})
-    return model
-
-
-ModelDep = Annotated[ServedModel, Depends(get_model)]

@@ -26,10 +26,10 @@ from wastesort.store import open_store
 from wastesort_api import errors
 from wastesort_api.batcher import Batcher
 from wastesort_api.metrics import Metrics
+from wastesort_api.predictor import Predictor
 from wastesort_api.review import ReviewQueue
 from wastesort_api.routes import config, health, jobs, models, predict, review
 from wastesort_api.runner import ModelRunner
-from wastesort_api.runtime_config import RuntimeConfig
 from wastesort_api.state import AppState
 
 log = logging.getLogger("wastesort_api")
@@ -87,13 +87,9 @@ def check_admin(settings: Settings) -> None:
 
 
 async def sync_model(state: AppState) -> None:
-    """Follow the store's current pointer; a failed load keeps serving the old model (retried later)."""
+    """:meth:`ModelRunner.sync` for the watcher: a failed load keeps serving the old model (retried later)."""
     try:
-        before = state.runner.version
-        if await asyncio.to_thread(state.runner.sync) and before is not None:
-            state.metrics.swaps.inc()
-        if state.runner.version:
-            state.metrics.set_model(state.runner.version)
+        await asyncio.to_thread(state.runner.sync)
     except Exception:  # noqa: BLE001 - keep serving whatever happens to the store
         log.exception("model sync failed; still serving %s", state.runner.version)
 
@@ -147,14 +143,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             d.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.store)
         metrics = Metrics()
-        cfg = RuntimeConfig.from_settings(api)
-        state = AppState(
-            settings=settings, config=cfg, store=store,
-            runner=ModelRunner(store, api.model_cache_dir, engine=api.engine, threads=api.threads),
-            batcher=None, metrics=metrics, review=ReviewQueue(api.review_dir),  # type: ignore[arg-type]
-            celery=make_celery(settings), cancel_flags=CancelFlags(settings))
-        state.batcher = Batcher(limits=lambda: (state.config.max_batch_size, state.config.max_wait_ms),
-                                max_queue=api.max_queue, metrics=metrics)
+        runner = ModelRunner(store, api.model_cache_dir, metrics=metrics, engine=api.engine, threads=api.threads)
+        review = ReviewQueue(api.review_dir)
+        # the batcher reads the live config per batch, so /change applies to the next one
+        batcher = Batcher(limits=lambda: (predictor.config.max_batch_size, predictor.config.max_wait_ms),
+                          max_queue=api.max_queue, metrics=metrics)
+        predictor = Predictor(runner=runner, batcher=batcher, metrics=metrics, review=review, config=api.runtime,
+                              max_pixels=api.max_pixels)
+        state = AppState(settings=settings, store=store, runner=runner, batcher=batcher, metrics=metrics,
+                         predictor=predictor, review=review, celery=make_celery(settings),
+                         cancel_flags=CancelFlags(settings))
         app.state.ws = state
         state.batcher.start()
         # First sync before serving; then follow the pointer in the background.

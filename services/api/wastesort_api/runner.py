@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wastesort.models import ONNX_FILE, ModelCard, load_classifier, read_card
+from wastesort import WastesortError
+from wastesort.card import ONNX_FILE, ModelCard, read_card
 from wastesort.preprocess import Transform, eval_transform
 from wastesort.store import ModelStore
+from wastesort_api.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,55 +63,51 @@ class OpenVinoEngine:
         return req.infer({0: batch})[0].copy()
 
 
-class TorchEngine:
-    def __init__(self, folder: Path, threads: int):
-        import torch
-
-        torch.set_num_threads(threads)
-        self.torch = torch
-        self.model = load_classifier(folder).model
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(batch)).float().numpy()
-
-
 @dataclass(frozen=True)
 class ServedModel:
     version: str
     card: ModelCard
-    engine: OnnxEngine | OpenVinoEngine | TorchEngine
+    engine: OnnxEngine | OpenVinoEngine
     transform: Transform
     engine_name: str
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Raw logits for a preprocessed batch (N, 3, H, W): callers derive probabilities and confidence
-        signals with :mod:`wastesort.confidence`, the same code the trainer calibrated with."""
+        """Raw logits for a preprocessed batch (N, 3, H, W); the predictor derives probabilities and
+        confidence signals with :mod:`wastesort.confidence`, the code the trainer calibrated with."""
         out = np.asarray(self.engine(batch.astype(np.float32, copy=False)), dtype=np.float32)
         if len(out) != len(batch):
             raise RuntimeError(f"model returned {len(out)} rows for {len(batch)} inputs")
         return out
 
 
+class ModelLoadError(WastesortError):
+    """A version cannot be served (no ONNX file, or the engine refused it); the old model stays."""
+
+
 def load_served(folder: Path, version: str, *, engine: str, threads: int) -> ServedModel:
     card = read_card(folder)
-    name = engine if (engine == "torch" or (folder / ONNX_FILE).is_file()) else "torch"
-    if name == "onnx":
-        eng: OnnxEngine | OpenVinoEngine | TorchEngine = OnnxEngine(folder, threads)
-    elif name.startswith("openvino"):
-        eng = OpenVinoEngine(folder, threads, {"openvino": "auto", "openvino-f32": "f32"}.get(name, "bf16"))
+    if not (folder / ONNX_FILE).is_file():
+        raise ModelLoadError(f"version {version} has no {ONNX_FILE}: publish models with `wastesort` (it exports "
+                             "ONNX); the API serves ONNX only and never loads torch")
+    if engine == "onnx":
+        eng: OnnxEngine | OpenVinoEngine = OnnxEngine(folder, threads)
     else:
-        eng = TorchEngine(folder, threads)
-    served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), name)
+        eng = OpenVinoEngine(folder, threads, {"openvino": "auto", "openvino-f32": "f32"}.get(engine, "bf16"))
+    served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), engine)
     size = card.pretrained_cfg.input_size
     served.predict(np.zeros((1, 3, size, size), dtype=np.float32))  # warm-up before anyone sees it
     return served
 
 
 class ModelRunner:
-    def __init__(self, store: ModelStore, cache_dir: Path, *, engine: str = "onnx", threads: int = 0):
+    """Holds the served snapshot; :meth:`sync` is the one way a replica follows the store (watcher and
+    admin routes alike), so every swap is counted and shown in ``/metrics``."""
+
+    def __init__(self, store: ModelStore, cache_dir: Path, *, metrics: Metrics, engine: str = "openvino",
+                 threads: int = 0):
         self.store = store
         self.cache_dir = cache_dir
+        self.metrics = metrics
         self.engine = engine
         self.threads = threads or os.cpu_count() or 1
         self.current: ServedModel | None = None
@@ -126,7 +124,11 @@ class ModelRunner:
                 return False
             folder = self.store.fetch(version, self.cache_dir)
             served = load_served(folder, version, engine=self.engine, threads=self.threads)
+            first = self.current is None
             self.current = served
+            if not first:
+                self.metrics.swaps.inc()
+            self.metrics.set_model(version)
             log.info("now serving %s (%s, %s)", version, served.card.architecture, served.engine_name)
             return True
 

@@ -1,4 +1,7 @@
-"""The settings an operator may change at run time (/change), save and restore, validated by type."""
+"""Change, save and restore a replica's :class:`~wastesort.settings.RuntimeConfig`, validated by type.
+
+The knobs themselves are defined once, in the shared settings; this module only moves them around.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from wastesort.settings import ApiSettings
-
-
-class RuntimeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    top_k: int = Field(3, ge=1, le=6)
-    # "model": the served model's calibrated signal and threshold (falls back to manual without one)
-    uncertain_rule: Literal["model", "manual"] = "model"
-    uncertain_threshold: float = Field(0.6, ge=0, le=1)
-    uncertain_margin: float = Field(0.2, ge=0, le=1)
-    max_batch_size: int = Field(8, ge=1, le=256)
-    max_wait_ms: float = Field(5.0, ge=0, le=1000)
-    review_enabled: bool = True
-
-    @classmethod
-    def from_settings(cls, s: ApiSettings) -> RuntimeConfig:
-        return cls(top_k=s.top_k, uncertain_rule=s.uncertain_rule, uncertain_threshold=s.uncertain_threshold,
-                   uncertain_margin=s.uncertain_margin,
-                   max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms)
+from wastesort.settings import RuntimeConfig
 
 
 class ConfigChangeError(ValueError):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from wastesort import CLASSES
 from wastesort.queue import RetrainRequest
-from wastesort_api.runtime_config import RuntimeConfig
+from wastesort.settings import RuntimeConfig
 
 
 class ClassProbability(BaseModel):

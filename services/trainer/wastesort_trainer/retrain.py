@@ -19,12 +19,12 @@ from typing import Any
 
 from wastesort import WastesortError
 from wastesort.data import by_split, load_samples, stratified_head, validate
-from wastesort.evaluation import evaluate
-from wastesort.export import export_onnx
 from wastesort.queue import RetrainRequest
 from wastesort.settings import Settings
 from wastesort.store import ModelStore, open_store
-from wastesort.train import PRESETS, TrainConfig, run
+from wastesort_trainer.evaluation import evaluate
+from wastesort_trainer.export import export_onnx
+from wastesort_trainer.train import PRESETS, TrainConfig, run
 
 log = logging.getLogger(__name__)
 

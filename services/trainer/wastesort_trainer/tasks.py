@@ -7,9 +7,9 @@ from typing import Any
 from wastesort.queue import TASK_RETRAIN, CancelFlags, RetrainRequest
 from wastesort.settings import get_settings
 from wastesort.store import StoreError
-from wastesort.train import Cancelled
 from wastesort_trainer.celery_app import app
 from wastesort_trainer.retrain import run_retrain
+from wastesort_trainer.train import Cancelled
 
 
 @app.task(name=TASK_RETRAIN, bind=True, acks_late=True, autoretry_for=(StoreError,), retry_backoff=True,

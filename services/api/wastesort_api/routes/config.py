@@ -71,7 +71,7 @@ async def restore_config(body: ConfirmIn, state: StateDep) -> ConfigSavedOut:
     if not body.confirm:
         raise ApiError(400, "confirm_required", "set confirm=true to replace the running configuration")
     path = _config_path(state, body.path)
-    defaults = runtime_config.RuntimeConfig.from_settings(state.settings.api)
+    defaults = state.settings.api.runtime
     try:
         cfg, found = await asyncio.to_thread(runtime_config.load, path, defaults)
     except runtime_config.ConfigChangeError as exc:

@@ -10,6 +10,7 @@ from wastesort.store import StoreError, VersionNotFound
 from wastesort_api.deps import AdminDep, StateDep
 from wastesort_api.errors import ERROR_RESPONSES, ApiError, ErrorOut
 from wastesort_api.schemas import PointerOut, VersionOut
+from wastesort_api.state import AppState
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
 
@@ -24,10 +25,8 @@ async def list_models(state: StateDep) -> list[VersionOut]:
             for m in versions]
 
 
-async def _pointer(state) -> PointerOut:
+async def _pointer(state: AppState) -> PointerOut:
     await asyncio.to_thread(state.runner.sync)
-    if state.runner.version:
-        state.metrics.set_model(state.runner.version)
     return PointerOut(current=await asyncio.to_thread(state.store.current), serving=state.runner.version)
 
 

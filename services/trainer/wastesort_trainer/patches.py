@@ -7,7 +7,7 @@ are axis-aligned with straight edges, which a network can learn to discount as a
 is not. These patches are random star-shaped polygons (3-9 corners, any orientation) with a soft shading
 gradient and a little grain, drawn over the crop the network sees.
 
-They are *not* the robustness report's occlusion shift (:func:`wastesort.shifts.occlusion`: ellipses of
+They are *not* the robustness report's occlusion shift (:func:`wastesort_trainer.shifts.occlusion`: ellipses of
 one colour with per-pixel noise, at full resolution, a set share of the frame); the two are close in
 spirit, so a gain on that shift from these patches says more about coloured clutter than about clutter
 in general.

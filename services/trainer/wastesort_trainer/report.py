@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from wastesort.metrics import plot_confusion, plot_history
-from wastesort.models import ModelCard
+from wastesort.card import ModelCard
+from wastesort_trainer.metrics import plot_confusion, plot_history
 
 
 def write_eval_report(run_dir: Path, card: ModelCard, reports: dict[str, dict[str, Any]],

@@ -4,7 +4,7 @@ server (Flask + PyTorch eager, one request at a time), same model, same machine,
 1. Saturation: closed loop, ``--concurrency`` clients each posting one image per request.
 2. Latency at half of the API's saturation rate: open loop (fixed arrival rate) for ``--duration`` s.
 
-Run: ``python -m wastesort_api.bench [--model FOLDER] --report reports/bench_serve.json``
+Run: ``python -m benchmarks.bench [--model FOLDER] --report reports/bench_serve.json``
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import httpx
 import numpy as np
 
 from wastesort.data import by_split, load_samples
-from wastesort.report import save_json_report
 from wastesort.settings import get_settings
 from wastesort.store import LocalStore, StoreError, open_store
+from wastesort_trainer.report import save_json_report
 
 
 def _port() -> int:
@@ -34,11 +34,15 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+# every prediction answered, none flagged (so nothing is written to a review queue while measuring)
+NEVER_UNCERTAIN = {"runtime__uncertain_rule": "manual", "runtime__uncertain_threshold": "0",
+                   "runtime__uncertain_margin": "0"}
+
+
 def scratch_api_env(work: Path, name: str, **api: str) -> dict[str, str]:
-    """Environment for a throwaway API process serving ``work/store``: its own folders, open admin."""
-    env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true"}
-    for key in ("config_dir", "review_dir", "model_cache_dir", "samples_dir", "allowed_root"):
-        env[f"WASTESORT_API__{key.upper()}"] = str(work / name / key)
+    """Environment for a throwaway API process serving ``work/store``: its own var dir, open admin."""
+    env = {**os.environ, "WASTESORT_STORE__URI": f"file:{work / 'store'}", "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
+           "WASTESORT_VAR_DIR": str(work / name)}
     env.update({f"WASTESORT_API__{k.upper()}": v for k, v in api.items()})
     return env
 
@@ -137,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
 
     api_port, naive_port = _port(), _port()
-    env = scratch_api_env(work, "api", uncertain_rule="manual", uncertain_threshold="0", uncertain_margin="0")
+    env = scratch_api_env(work, "api", **NEVER_UNCERTAIN)
     procs = {
         "api": start_uvicorn(api_port, env),
-        "naive": subprocess.Popen([sys.executable, "-m", "wastesort_api.naive_server", str(folder),
+        "naive": subprocess.Popen([sys.executable, "-m", "benchmarks.naive_server", str(folder),
                                    str(naive_port)], env=env, stderr=subprocess.DEVNULL),
     }
     urls = {"api": f"http://127.0.0.1:{api_port}", "naive": f"http://127.0.0.1:{naive_port}"}

@@ -1,7 +1,7 @@
 """The seed's way of serving, kept only as the benchmark's baseline: Flask + PyTorch eager, one request
 at a time, same model and same preprocessing as the real API.
 
-Run: ``python -m wastesort_api.naive_server MODEL_FOLDER PORT``
+Run: ``python -m benchmarks.naive_server MODEL_FOLDER PORT``
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from flask import Flask, jsonify, request
 
-from wastesort.models import load_classifier
 from wastesort.preprocess import decode_image, eval_transform
+from wastesort_trainer.models import load_classifier
 
 
 def make_app(folder: str) -> Flask:

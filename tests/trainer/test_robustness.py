@@ -9,14 +9,26 @@ import pytest
 
 from tests.utils.factories import TRASHNET, real_samples
 from wastesort import CLASSES
-from wastesort.backgrounds import PROCEDURAL, list_background_files, load_pool, procedural, split_background_files
-from wastesort.cli import main
-from wastesort.composite import PasteParams, occlude, paste
 from wastesort.preprocess import load_image_file
-from wastesort.robustness import SetResult, calibrate_uncertainty, confidence_signals, error_aurocs, top_confusions
-from wastesort.segment import MaskCache, hull_fill, object_mask
 from wastesort.settings import SHARED_MATERIAL
-from wastesort.shifts import SHIFTS, apply_shift
+from wastesort_trainer.backgrounds import (
+    PROCEDURAL,
+    list_background_files,
+    load_pool,
+    procedural,
+    split_background_files,
+)
+from wastesort_trainer.cli import main
+from wastesort_trainer.composite import PasteParams, occlude, paste
+from wastesort_trainer.robustness import (
+    SetResult,
+    calibrate_uncertainty,
+    confidence_signals,
+    error_aurocs,
+    top_confusions,
+)
+from wastesort_trainer.segment import MaskCache, hull_fill, object_mask
+from wastesort_trainer.shifts import SHIFTS, apply_shift
 
 BACKGROUNDS = SHARED_MATERIAL / "backgrounds"
 
@@ -119,7 +131,7 @@ def test_occluders_land_on_top_smaller_than_the_photo_and_keep_its_size():
 
 def test_training_occluders_come_from_other_training_photos(tmp_path, monkeypatch):
     from wastesort.settings import get_settings
-    from wastesort.train import background_replacement
+    from wastesort_trainer.train import background_replacement
 
     monkeypatch.setenv("WASTESORT_DATA__CACHE_DIR", str(tmp_path))
     get_settings.cache_clear()
@@ -215,7 +227,7 @@ def test_robustness_report_on_a_tiny_model(artifact, tmp_path, capsys):
 
 
 def test_training_with_background_replacement_calibrates_the_uncertain_flag(tmp_path):
-    from wastesort.train import PRESETS, TrainConfig, run
+    from wastesort_trainer.train import PRESETS, TrainConfig, run
 
     cfg = TrainConfig(**{**PRESETS["tiny"], "paste_p": 1.0, "calibrate": True})
     result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from wastesort.backgrounds import BackgroundPool
+from wastesort_trainer.backgrounds import BackgroundPool
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from wastesort import WastesortError
-from wastesort.models import ONNX_FILE, ModelCard
+from wastesort.card import ONNX_FILE, ModelCard
 
 log = logging.getLogger(__name__)
 

@@ -28,13 +28,16 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from wastesort import CLASSES, WastesortError
-from wastesort.backgrounds import BackgroundPool, load_pool
-from wastesort.composite import Compositor, occlude
+from wastesort.card import DataConfig, ModelCard
 from wastesort.data import Sample, class_counts, fingerprint
-from wastesort.evaluation import Alter, ImageCache, ImageDataset, evaluate
-from wastesort.models import (
+from wastesort.preprocess import eval_transform
+from wastesort.settings import get_settings
+from wastesort_trainer.augment import train_transform
+from wastesort_trainer.backgrounds import BackgroundPool, load_pool
+from wastesort_trainer.composite import Compositor, occlude
+from wastesort_trainer.evaluation import Alter, ImageCache, ImageDataset, evaluate
+from wastesort_trainer.models import (
     DEFAULT_ARCHITECTURE,
-    ModelCard,
     create_backbone,
     default_data_config,
     default_weights,
@@ -42,10 +45,8 @@ from wastesort.models import (
     pick_device,
     save_artifact,
 )
-from wastesort.preprocess import DataConfig, eval_transform, train_transform
-from wastesort.robustness import calibrate_uncertainty, run_sets
-from wastesort.segment import MaskCache
-from wastesort.settings import get_settings
+from wastesort_trainer.robustness import calibrate_uncertainty, run_sets
+from wastesort_trainer.segment import MaskCache
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +97,19 @@ class TrainConfig(BaseModel):
     # without it; error AUROC 0.859 (0.843-0.873).
     motion_blur_p: float = Field(0.25, ge=0, le=1)
     # share of training photos whose object is cut from the white board and pasted on a training
-    # background (wastesort.composite); 0 gives the plain white-board recipe
+    # background (wastesort_trainer.composite); 0 gives the plain white-board recipe
     paste_p: float = Field(0.5, ge=0, le=1)
     # share of training photos that get one or two other training objects (cut from their boards)
     # pasted on top, smaller: clutter that hides part of the object, unlike flat erasing. Off: at 0.5
     # (runs/occl, 2026-11-29, 44.6 min) shifted-val occlusion 78.2% but mean 85.9% against 73.0% and
     # 86.7% without it; glass under coloured occluders still read as plastic.
     occlude_p: float = Field(0.0, ge=0, le=1)
-    # share of training photos with flat-colour irregular patches in front (wastesort.patches): coloured
+    # share of training photos with flat-colour irregular patches in front (wastesort_trainer.patches): coloured
     # clutter, which every model before read as plastic. 0.5 in the default since 2026-11-29 (runs/patch):
     # shifted-val occlusion 86.1% against 68.7-78.2% for five runs without it, shifted-val mean 86.5%
     # (85.2-86.7%), clean val 90.87% with TTA (90.5-92.1%), 42.4 min.
     patch_p: float = Field(0.5, ge=0, le=1)
-    # pick the API's uncertainty signal + threshold on shifted val images (wastesort.robustness)
+    # pick the API's uncertainty signal + threshold on shifted val images (wastesort_trainer.robustness)
     calibrate: bool = True
     # leading coarse parameter groups (timm's group_matcher: stem, then stages) kept frozen. Their
     # backward pass at full resolution is the costliest part of a CPU step (Lite2 at 224 px, 2 cores:

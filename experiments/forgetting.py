@@ -19,9 +19,9 @@ from pathlib import Path
 from wastesort import CLASSES
 from wastesort.data import by_split, load_samples
 from wastesort.queue import RetrainRequest
-from wastesort.report import save_json_report
 from wastesort.settings import Settings, TrainerSettings, get_settings
 from wastesort.store import LocalStore, StoreError, open_store
+from wastesort_trainer.report import save_json_report
 from wastesort_trainer.retrain import run_retrain
 
 

@@ -23,7 +23,7 @@ TARGETS = {"accuracy": 0.965, "min_precision": 0.90, "min_recall": 0.90}
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from wastesort.train import PRESETS, TrainConfig
+    from wastesort_trainer.train import PRESETS, TrainConfig
 
     values: dict[str, Any] = dict(PRESETS[args.preset])
     if args.config:
@@ -42,9 +42,9 @@ def _load_split(root: Path, split: str, limit: int | None = None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from wastesort.export import export_onnx
-    from wastesort.report import format_report, write_eval_report
-    from wastesort.train import run
+    from wastesort_trainer.export import export_onnx
+    from wastesort_trainer.report import format_report, write_eval_report
+    from wastesort_trainer.train import run
 
     cfg = _train_config(args)
     root = Path(args.data or get_settings().data.root)
@@ -70,9 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from wastesort.evaluation import evaluate
-    from wastesort.models import load_classifier, pick_device
-    from wastesort.report import format_report, write_eval_report
+    from wastesort_trainer.evaluation import evaluate
+    from wastesort_trainer.models import load_classifier, pick_device
+    from wastesort_trainer.report import format_report, write_eval_report
 
     folder = Path(args.model)
     if (folder / "best").is_dir():
@@ -109,11 +109,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
-    from wastesort.backgrounds import load_pool
-    from wastesort.evaluation import ImageCache
-    from wastesort.models import load_classifier, pick_device
-    from wastesort.report import save_json_report
-    from wastesort.robustness import (
+    from wastesort_trainer.backgrounds import load_pool
+    from wastesort_trainer.evaluation import ImageCache
+    from wastesort_trainer.models import load_classifier, pick_device
+    from wastesort_trainer.report import save_json_report
+    from wastesort_trainer.robustness import (
         background_alter,
         comparison_table,
         example_sheet,
@@ -123,7 +123,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         shift_alter,
         summarise,
     )
-    from wastesort.segment import MaskCache
+    from wastesort_trainer.segment import MaskCache
 
     settings = get_settings()
     root = Path(args.data or settings.data.root)
@@ -168,9 +168,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from wastesort.evaluation import ImageCache
-    from wastesort.models import CARD_FILE, load_classifier, pick_device
-    from wastesort.train import calibrate_on_val
+    from wastesort.card import CARD_FILE
+    from wastesort_trainer.evaluation import ImageCache
+    from wastesort_trainer.models import load_classifier, pick_device
+    from wastesort_trainer.train import calibrate_on_val
 
     folder = Path(args.model) / "best" if (Path(args.model) / "best").is_dir() else Path(args.model)
     loaded = load_classifier(folder, pick_device())
@@ -186,8 +187,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from wastesort.export import export_onnx
-    from wastesort.models import load_classifier
+    from wastesort_trainer.export import export_onnx
+    from wastesort_trainer.models import load_classifier
 
     loaded = load_classifier(args.model)
     diff = export_onnx(loaded.model, loaded.card, Path(args.model))
@@ -196,7 +197,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from wastesort.search import run_search
+    from wastesort_trainer.search import run_search
 
     root = Path(args.data or get_settings().data.root)
     explicit = {k for k in ("epochs", "input_size", "tta") if getattr(args, k, None) is not None}
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", default=str(REPO_ROOT / "reports" / "evaluate.json"))
     p.set_defaults(fn=cmd_evaluate)
 
-    from wastesort.shifts import SHIFTS
+    from wastesort_trainer.shifts import SHIFTS
 
     p = sub.add_parser("robustness", help="accuracy off the white board: pasted backgrounds, capture shifts")
     p.add_argument("models", nargs="+", help="run or model folders (several: one report, side by side)")

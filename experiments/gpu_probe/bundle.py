@@ -25,9 +25,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from wastesort.backgrounds import list_background_files, split_background_files
-from wastesort.models import _pypi_lite_state_dict
 from wastesort.settings import get_settings
+from wastesort_trainer.backgrounds import list_background_files, split_background_files
+from wastesort_trainer.models import _pypi_lite_state_dict
 
 WHEELS = ["pydantic==2.14.4", "pydantic-core==2.50.5", "pydantic-settings==2.16.3", "python-dotenv==1.2.4",
           "annotated-types==0.8.0", "typing-inspection==0.4.5", "albumentations==2.0.8", "albucore==0.0.24",

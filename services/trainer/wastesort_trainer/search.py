@@ -19,8 +19,8 @@ import numpy as np
 
 from wastesort import CLASSES
 from wastesort.data import Sample, by_split, stratified_head, validate
-from wastesort.evaluation import evaluate
-from wastesort.train import TrainConfig, run
+from wastesort_trainer.evaluation import evaluate
+from wastesort_trainer.train import TrainConfig, run
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def run_search(samples: Sequence[Sample], *, mode: str, base: TrainConfig, out_d
 
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
     best["chosen"] = True
-    from wastesort.models import load_classifier
+    from wastesort_trainer.models import load_classifier
 
     test, _ = validate(stratified_head(by_split(samples, "test"), limit), root)
     loaded = load_classifier(best["model"])

@@ -11,16 +11,16 @@ $PY - <<'PY' 2>&1 | tail -3
 import os, time
 from wastesort.data import load_samples
 from wastesort.settings import get_settings
-from wastesort.segment import MaskCache
+from wastesort_trainer.segment import MaskCache
 t = time.time(); s = get_settings()
 MaskCache(s.data.cache_dir / "masks").warm([x.path for x in load_samples(s.data.root)], workers=os.cpu_count())
 print(f"masks warm in {time.time() - t:.0f}s")
 PY
 for c in A B C; do
-  ( timeout ${TRAIN_LIMIT:-420} $PY -m wastesort.cli train -c scripts/gpu_probe/$c.yaml --weights file:$R/.gpu/lite2_fp16.safetensors \
+  ( timeout ${TRAIN_LIMIT:-420} $PY -m wastesort_trainer.cli train -c scripts/gpu_probe/$c.yaml --weights file:$R/.gpu/lite2_fp16.safetensors \
       --out /tmp/wruns/$c --no-resume "$@" > $L/$c.log 2>&1
     echo "train rc=$? at $(( $(date +%s) - T0 ))s" >> $L/$c.log
-    $PY -m wastesort.cli evaluate /tmp/wruns/$c $EVAL_ARGS --report /tmp/wruns/eval-$c.json >> $L/$c.log 2>&1
+    $PY -m wastesort_trainer.cli evaluate /tmp/wruns/$c $EVAL_ARGS --report /tmp/wruns/eval-$c.json >> $L/$c.log 2>&1
     $PY -c "
 import json; from pathlib import Path; from safetensors.torch import load_file, save_file
 r = Path('/tmp/wruns/$c'); sd = load_file(str(r / 'best/model.safetensors'))

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from wastesort.data import by_split, load_samples, validate
-from wastesort.evaluation import ImageCache, predict_logits, report_from_logits
-from wastesort.models import load_classifier
 from wastesort.settings import get_settings
+from wastesort_trainer.evaluation import ImageCache, predict_logits, report_from_logits
+from wastesort_trainer.models import load_classifier
 
 
 def _line(split: str, name: str, probs: np.ndarray, y: np.ndarray) -> str:

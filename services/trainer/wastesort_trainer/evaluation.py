@@ -15,9 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from wastesort import CLASSES
+from wastesort.card import DataConfig
 from wastesort.data import Sample
-from wastesort.metrics import classification_report, confusion_matrix
-from wastesort.preprocess import DataConfig, Transform, eval_transform, load_image_file
+from wastesort.preprocess import Transform, eval_transform, load_image_file
+from wastesort_trainer.metrics import classification_report, confusion_matrix
 
 # (decoded image, index in the dataset) -> altered image: background replacement, capture shifts
 Alter = Callable[[np.ndarray, int], np.ndarray]

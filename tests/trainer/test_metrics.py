@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from wastesort.metrics import (
+from wastesort_trainer.metrics import (
     auroc,
     classification_report,
     confusion_matrix,

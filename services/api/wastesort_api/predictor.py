@@ -1,0 +1,105 @@
+"""The one owner of inference: image bytes in, predictions out.
+
+decode + transform (threads) -> micro-batcher -> softmax, top-k, uncertainty rule -> metrics and the
+review queue. Routes only validate the request, await :meth:`Predictor.predict` and serialise; the
+error types below map to 400/503/504 there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wastesort import WastesortError
+from wastesort.confidence import confidence_signals, is_uncertain, softmax
+from wastesort.preprocess import ImageError, decode_image
+from wastesort.settings import RuntimeConfig
+from wastesort_api.batcher import Batcher, Overloaded, Stale
+from wastesort_api.metrics import Metrics
+from wastesort_api.review import ReviewQueue
+from wastesort_api.runner import ModelRunner, ServedModel
+from wastesort_api.schemas import ClassProbability, PredictionOut
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BadImages", "NoModel", "Overloaded", "Predictor", "Stale"]
+
+
+class NoModel(WastesortError):
+    """Nothing published yet (or the first load failed): callers retry later."""
+
+
+class BadImages(WastesortError):
+    """One or more inputs are not usable images; nothing of the request was predicted."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{name}: {msg}" for name, msg in errors))
+        self.errors = errors
+
+
+@dataclass
+class Predictor:
+    runner: ModelRunner
+    batcher: Batcher
+    metrics: Metrics
+    review: ReviewQueue
+    config: RuntimeConfig  # replaced whole by /change and /restore_config; read per request
+    max_pixels: int
+
+    def model(self) -> ServedModel:
+        model = self.runner.current
+        if model is None:
+            raise NoModel("no model is loaded yet (publish one to the store)")
+        return model
+
+    async def predict(self, inputs: list[tuple[str, bytes]]) -> tuple[str, list[PredictionOut]]:
+        """(model version, one prediction per input). All inputs run on one model snapshot, even
+        across a hot swap; one unreadable image refuses the whole request before any model call."""
+        model = self.model()
+        started = time.perf_counter()
+        prepared = await asyncio.gather(*(asyncio.to_thread(self._prepare, data, model) for _, data in inputs),
+                                        return_exceptions=True)
+        bad = [(name, str(r)) for (name, _), r in zip(inputs, prepared, strict=True) if isinstance(r, ImageError)]
+        if bad:
+            raise BadImages(bad)
+        for r in prepared:
+            if isinstance(r, BaseException):
+                raise r
+        preds = await asyncio.gather(*(self._one(model, name, data, x, started)
+                                       for (name, data), x in zip(inputs, prepared, strict=True)))
+        return model.version, list(preds)
+
+    def _prepare(self, data: bytes, model: ServedModel) -> np.ndarray:
+        return model.transform(decode_image(data, max_pixels=self.max_pixels))
+
+    async def _one(self, model: ServedModel, name: str, data: bytes, x: np.ndarray,
+                   started: float) -> PredictionOut:
+        logits = await self.batcher.submit(x, model)
+        cfg = self.config
+        probs = softmax(logits)
+        order = np.argsort(-probs)
+        labels = model.card.label_names
+        signals = {k: float(v[0]) for k, v in confidence_signals(logits).items()}
+        uncertain = is_uncertain(signals, calibration=model.card.metrics.get("uncertainty"), rule=cfg.uncertain_rule,
+                                 threshold=cfg.uncertain_threshold, margin=cfg.uncertain_margin)
+        label = labels[order[0]]
+        self.metrics.predictions.labels(label=label).inc()
+        review_id = None
+        if uncertain:
+            self.metrics.uncertain.inc()
+            if cfg.review_enabled:
+                review_id = await asyncio.to_thread(
+                    self.review.add, data, Path(name).suffix.lower() or ".jpg",
+                    {"filename": name, "label": label, "confidence": signals["max_prob"],
+                     "margin": signals["margin"], "model_version": model.version,
+                     "probabilities": dict(zip(labels, map(float, probs), strict=True))})
+        return PredictionOut(
+            filename=name, label=label, confidence=signals["max_prob"], margin=signals["margin"],
+            uncertain=uncertain, model_version=model.version, review_id=review_id,
+            top_k=[ClassProbability(label=labels[i], probability=float(probs[i])) for i in order[:cfg.top_k]],
+            latency_ms=round((time.perf_counter() - started) * 1000, 2))
