@@ -91,13 +91,11 @@ def test_micro_batching_batches_concurrent_requests(published, run):
 def test_every_engine_serves_the_same_answers(artifact):
     import numpy as np
     import pytest
+    import torch
 
     from wastesort.confidence import softmax
     from wastesort.preprocess import load_image_file
     from wastesort_api.runner import load_served
-
-    import torch
-
     from wastesort_trainer.models import load_classifier
 
     photos = np.stack([load_image_file(s.path) for s in real_samples("val", 1)][:4])

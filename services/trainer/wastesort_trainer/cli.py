@@ -42,7 +42,7 @@ def _load_split(root: Path, split: str, limit: int | None = None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from wastesort_trainer.export import export_onnx
+    from wastesort_trainer.publish import Finished, export_artifact, publish_run
     from wastesort_trainer.report import format_report, write_eval_report
     from wastesort_trainer.train import run
 
@@ -55,17 +55,20 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"validating on {len(val)}; run folder {out}", flush=True)
     result = run(cfg, train, val, out, resume=not args.no_resume)
     print(format_report("val (best epoch" + (", TTA)" if result.card.metrics["val_tta"] else ")"), result.val_report))
-    diff = export_onnx(result.model, result.card, out / "best")
-    print(f"ONNX export: {out / 'best' / 'model.onnx'} (max abs diff vs PyTorch {diff:.2e})")
-    result.card.metrics["onnx_max_abs_diff"] = diff
-    (out / "best" / "config.json").write_text(result.card.model_dump_json(indent=2))
-    write_eval_report(out, result.card, {"val": result.val_report}, result.history)
-    print(f"trained in {result.seconds / 60:.1f} min; report in {out}")
+    finished = Finished(result.model, result.card, out / "best")
     if args.publish:
         from wastesort.store import open_store
 
-        version = open_store(get_settings().store).publish(out / "best", mode="scratch", promote=True)
-        print(f"published version {version} to {get_settings().store.uri} and made it current")
+        settings = get_settings()
+        res = publish_run(finished, open_store(settings.store), mode="scratch", force=args.force)
+        print(f"published version {res['version']} to {settings.store.uri}; "
+              f"{'now current' if res['promoted'] else 'NOT made current'} ({res['gate']})")
+    else:
+        export_artifact(finished)
+    print(f"ONNX export: {out / 'best' / 'model.onnx'} (max abs diff vs PyTorch "
+          f"{result.card.metrics['onnx_max_abs_diff']:.2e})")
+    write_eval_report(out, result.card, {"val": result.val_report}, result.history)
+    print(f"trained in {result.seconds / 60:.1f} min; report in {out}")
     return 0
 
 
@@ -266,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train", help="fine-tune a backbone, pick the best val epoch, export ONNX")
     _train_args(p)
     p.add_argument("--no-resume", action="store_true", help="ignore last.pt in the run folder")
-    p.add_argument("--publish", action="store_true", help="publish the result to the store as current")
+    p.add_argument("--publish", action="store_true",
+                   help="publish the result to the store; it becomes current if it passes the quality gate")
+    p.add_argument("--force", action="store_true", help="with --publish: make it current even if the gate fails")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")

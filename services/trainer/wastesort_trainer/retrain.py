@@ -22,8 +22,7 @@ from wastesort.data import by_split, load_samples, stratified_head, validate
 from wastesort.queue import RetrainRequest
 from wastesort.settings import Settings
 from wastesort.store import ModelStore, open_store
-from wastesort_trainer.evaluation import evaluate
-from wastesort_trainer.export import export_onnx
+from wastesort_trainer.publish import Finished, publish_run
 from wastesort_trainer.train import PRESETS, TrainConfig, run
 
 log = logging.getLogger(__name__)
@@ -87,35 +86,14 @@ def run_retrain(req: RetrainRequest, *, job_id: str, settings: Settings, store: 
     if progress:
         progress({"stage": "data", **data_info})
     result = run(cfg, train, val, work / "run", progress=progress, should_stop=should_stop, show_bar=False)
-    best = work / "run" / "best"
-    result.card.metrics["onnx_max_abs_diff"] = export_onnx(result.model, result.card, best)
-    # Test metrics go into the manifest as a report for people; nothing (gate, promotion) reads them.
+    result.card.dataset.update({k: v for k, v in data_info.items() if k != "new_data"})
     test, _ = validate(stratified_head(by_split(load_samples(settings.data.root), "test"), req.limit),
                        settings.data.root)
-    test_report = evaluate(result.model, test, result.card.pretrained_cfg, tta=result.card.metrics["val_tta"])
-    result.card.metrics["test"] = {k: test_report[k] for k in ("accuracy", "macro_f1", "min_precision",
-                                                               "min_recall", "per_class", "n")}
-    result.card.mode, result.card.parent, result.card.version = req.mode, current, version
-    result.card.dataset.update({k: v for k, v in data_info.items() if k != "new_data"})
-    (best / "config.json").write_text(result.card.model_dump_json(indent=2))
-
-    new_acc = result.val_report["accuracy"]
-    cur_acc = None
-    if current is not None:
-        cur_acc = (store.manifest(current).get("metrics", {}).get("val") or {}).get("accuracy")
-    if req.force:
-        promote, reason = True, "forced"
-    elif cur_acc is None:
-        promote, reason = True, "no current model with val metrics"
-    elif new_acc >= cur_acc - req.gate_margin:
-        promote, reason = True, f"val accuracy {new_acc:.4f} within {req.gate_margin} of current {cur_acc:.4f}"
-    else:
-        promote, reason = False, (f"val accuracy {new_acc:.4f} worse than current {cur_acc:.4f} "
-                                  f"by more than {req.gate_margin}")
-    store.publish(best, mode=req.mode, version=version, parent=current, promote=promote,
-                  extra={"job_id": job_id, "data": data_info, "gate": reason})
+    if progress:
+        progress({"stage": "publish"})
+    out = publish_run(Finished(result.model, result.card, work / "run" / "best"), store, mode=req.mode,
+                      version=version, force=req.force, gate_margin=req.gate_margin, test=test,
+                      extra={"job_id": job_id, "data": data_info})
     shutil.rmtree(work / "parent", ignore_errors=True)
-    log.info("job %s published %s (promoted=%s: %s)", job_id, version, promote, reason)
-    return {"version": version, "promoted": promote, "gate": reason, "parent": current,
-            "metrics": {"val": {k: result.val_report[k] for k in ("accuracy", "macro_f1", "min_recall")}},
+    return {**out, "metrics": {"val": {k: result.val_report[k] for k in ("accuracy", "macro_f1", "min_recall")}},
             "data": data_info, "already_published": False}

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from wastesort import CLASSES, WastesortError
-from wastesort.card import DataConfig, ModelCard
+from wastesort.card import DataConfig, ModelCard, write_card
 from wastesort.data import Sample, class_counts, fingerprint
 from wastesort.preprocess import eval_transform
 from wastesort.settings import get_settings
@@ -265,6 +265,123 @@ def freeze_leading_groups(model: torch.nn.Module, n: int) -> None:
     log.info("froze %d parameter tensors in the first %d groups", len(frozen), n)
 
 
+@dataclass
+class Progress:
+    """Where a run stands between epochs: what a checkpoint saves and a resumed run starts from."""
+
+    epoch: int = 0  # epochs done
+    step: int = 0
+    best_acc: float = -1.0
+    best_loss: float = float("inf")
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Trainee:
+    """The objects one run trains: model, optimiser, EMA copy, loss and the step's switches."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    ema: Any
+    criterion: torch.nn.Module
+    device: torch.device
+    use_amp: bool
+    mix_gen: torch.Generator
+
+
+def train_one_epoch(t: Trainee, loader: DataLoader, steps: int, progress: Progress, *, desc: str,
+                    should_stop: StopFn | None = None, show_bar: bool = True) -> dict[str, float]:
+    """One pass over ``steps`` batches; returns mean loss, accuracy and the last learning rate."""
+    cfg, model, device = t.cfg, t.model, t.device
+    model.train()
+    tot_loss, tot_ok, seen, lr = 0.0, 0, 0, 0.0
+    bar = tqdm(total=steps, desc=desc, disable=not show_bar, leave=False, dynamic_ncols=True)
+    for i, (x, y) in enumerate(loader):
+        if i >= steps:
+            break
+        if should_stop and should_stop():
+            raise Cancelled("training cancelled")
+        lr = _set_lr(t.opt, cfg.lr, _lr_factor(cfg, progress.step, steps))
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        mixed = cfg.cutmix_p > 0 and float(torch.rand((), generator=t.mix_gen)) < cfg.cutmix_p
+        if mixed:
+            x, y_other, lam = cutmix(x, y, t.mix_gen)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.use_amp):
+            logits = model(x)
+            loss = t.criterion(logits.float(), y)
+            if mixed:
+                loss = lam * loss + (1 - lam) * t.criterion(logits.float(), y_other)
+        t.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        t.opt.step()
+        progress.step += 1
+        if t.ema is not None:
+            t.ema.update(model, step=progress.step)
+        tot_loss += loss.item() * len(y)
+        tot_ok += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_ok / seen:.3f}", lr=f"{lr:.1e}")
+        bar.update()
+    bar.close()
+    return {"train_loss": tot_loss / max(seen, 1), "train_acc": tot_ok / max(seen, 1), "lr": lr}
+
+
+def validate(candidates: dict[str, torch.nn.Module], val: Sequence[Sample], data_cfg: DataConfig,
+             cache: ImageCache) -> tuple[str, dict[str, Any]]:
+    """Score the live weights and the EMA copy on val; (the better one's name, its report)."""
+    reports = {k: evaluate(m, val, data_cfg, cache=cache) for k, m in candidates.items()}
+    pick = max(reports, key=lambda k: (reports[k]["accuracy"], -reports[k]["loss"]))
+    return pick, reports[pick]
+
+
+def save_checkpoint(path: Path, t: Trainee, progress: Progress) -> None:
+    """Everything needed to resume after the epoch just finished, written atomically."""
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save({"model": t.model.state_dict(), "opt": t.opt.state_dict(),
+                "ema": t.ema.module.state_dict() if t.ema is not None else None, "epoch": progress.epoch - 1,
+                "step": progress.step, "history": progress.history, "best_acc": progress.best_acc,
+                "best_loss": progress.best_loss, "bad_epochs": progress.bad_epochs,
+                "rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, t: Trainee) -> Progress:
+    ck = torch.load(path, map_location=t.device, weights_only=False)
+    t.model.load_state_dict(ck["model"])
+    t.opt.load_state_dict(ck["opt"])
+    if t.ema is not None and ck.get("ema") is not None:
+        t.ema.module.load_state_dict(ck["ema"])
+    torch.set_rng_state(ck["rng"])
+    log.info("resumed from %s at epoch %d", path, ck["epoch"] + 2)
+    return Progress(epoch=ck["epoch"] + 1, step=ck["step"], best_acc=ck["best_acc"], best_loss=ck["best_loss"],
+                    bad_epochs=ck["bad_epochs"], history=ck["history"])
+
+
+def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: ImageCache, device: torch.device,
+             progress: Progress, started: float, stopped_early: bool) -> TrainResult:
+    """Reload the best weights, decide flip-TTA and the uncertainty rule on val, write the card."""
+    best = load_classifier(out_dir / "best", device)
+    val_report = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)
+    use_tta = False
+    if cfg.tta:  # flip TTA only when it helps on val (it can hurt: TrashNet photos have a lit side)
+        tta_report = evaluate(best.model, val, best.card.pretrained_cfg, tta=True, cache=cache)
+        if (tta_report["accuracy"], -tta_report["loss"]) > (val_report["accuracy"], -val_report["loss"]):
+            val_report, use_tta = tta_report, True
+    best.card.metrics["val"] = _short(val_report)
+    best.card.metrics["val_tta"] = use_tta
+    if cfg.calibrate:
+        best.card.metrics["uncertainty"] = calibrate_on_val(best.model, val, best.card.pretrained_cfg, cache)
+    best.card.metrics["train_seconds"] = round(time.time() - started, 1)
+    write_card(best.card, out_dir / "best")
+    (out_dir / "history.json").write_text(json.dumps(progress.history, indent=2))
+    return TrainResult(best.model, best.card, progress.history, val_report, out_dir, stopped_early,
+                       time.time() - started)
+
+
 def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path | str, *,
         progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
         show_bar: bool = True) -> TrainResult:
@@ -283,13 +400,16 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     data_cfg = card.pretrained_cfg
     model = model.to(device).to(memory_format=torch.channels_last)
     freeze_leading_groups(model, cfg.freeze_groups)
-    ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
-    opt = timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                         layer_decay=cfg.layer_decay)
+    loss_weight = (torch.tensor(class_weights(train), dtype=torch.float32, device=device)
+                   if cfg.balance == "loss" else None)
+    t = Trainee(
+        cfg=cfg, model=model, device=device, mix_gen=torch.Generator().manual_seed(cfg.seed + 1),
+        ema=timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None,
+        opt=timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           layer_decay=cfg.layer_decay),
+        criterion=torch.nn.CrossEntropyLoss(weight=loss_weight, label_smoothing=cfg.label_smoothing),
+        use_amp=(cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu" and cpu_has_bf16()))
 
-    inv = class_weights(train)
-    loss_weight = torch.tensor(inv, dtype=torch.float32, device=device) if cfg.balance == "loss" else None
-    criterion = torch.nn.CrossEntropyLoss(weight=loss_weight, label_smoothing=cfg.label_smoothing)
     sampler = balanced_sampler(train, cfg.seed) if cfg.balance == "sampler" else None
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     cache = ImageCache()
@@ -304,113 +424,48 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
 
     train_size = data_cfg.input_size
     train_dl = loader_at(train_size)
-    steps_per_epoch = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
-    mix_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    use_amp = (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu" and cpu_has_bf16())
-
-    history: list[dict[str, Any]] = []
-    start_epoch, step, best_acc, best_loss, bad_epochs = 0, 0, -1.0, float("inf"), 0
+    steps = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
     ckpt_path = out_dir / "last.pt"
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        if ema is not None and ck.get("ema") is not None:
-            ema.module.load_state_dict(ck["ema"])
-        start_epoch, step, history = ck["epoch"] + 1, ck["step"], ck["history"]
-        best_acc, best_loss, bad_epochs = ck["best_acc"], ck["best_loss"], ck["bad_epochs"]
-        torch.set_rng_state(ck["rng"])
-        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch + 1)
+    state = load_checkpoint(ckpt_path, t) if resume and ckpt_path.is_file() else Progress()
 
     card.train_config = cfg.model_dump()
     card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
                     "train_counts": dict(zip(CLASSES, class_counts(train).tolist(), strict=True))}
     stopped_early = False
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(state.epoch, cfg.epochs):
         low = epoch < cfg.low_res_epochs and cfg.low_res_size < data_cfg.input_size
         size = cfg.low_res_size if low else data_cfg.input_size
         if size != train_size:  # progressive resizing: cheap low-res epochs first, full size to finish
             train_size, train_dl = size, loader_at(size)
-        model.train()
-        tot_loss, tot_ok, seen = 0.0, 0, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_bar,
-                   leave=False, dynamic_ncols=True)
-        for i, (x, y) in enumerate(train_dl):
-            if i >= steps_per_epoch:
-                break
-            if should_stop and should_stop():
-                raise Cancelled("training cancelled")
-            lr = _set_lr(opt, cfg.lr, _lr_factor(cfg, step, steps_per_epoch))
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True)
-            mixed = cfg.cutmix_p > 0 and float(torch.rand((), generator=mix_gen)) < cfg.cutmix_p
-            if mixed:
-                x, y_other, lam = cutmix(x, y, mix_gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(x)
-                loss = criterion(logits.float(), y)
-                if mixed:
-                    loss = lam * loss + (1 - lam) * criterion(logits.float(), y_other)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            step += 1
-            if ema is not None:
-                ema.update(model, step=step)
-            tot_loss += loss.item() * len(y)
-            tot_ok += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_ok / seen:.3f}", lr=f"{lr:.1e}")
-            bar.update()
-        bar.close()
-
-        candidates = {"model": model} | ({"ema": ema.module} if ema is not None else {})
-        reports = {k: evaluate(m, val, data_cfg, cache=cache) for k, m in candidates.items()}
-        pick = max(reports, key=lambda k: (reports[k]["accuracy"], -reports[k]["loss"]))
-        rep = reports[pick]
-        row = {"epoch": epoch + 1, "train_loss": tot_loss / max(seen, 1), "train_acc": tot_ok / max(seen, 1),
+        fit = train_one_epoch(t, train_dl, steps, state, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                              should_stop=should_stop, show_bar=show_bar)
+        candidates = {"model": model} | ({"ema": t.ema.module} if t.ema is not None else {})
+        pick, rep = validate(candidates, val, data_cfg, cache)
+        row = {"epoch": epoch + 1, "train_loss": fit["train_loss"], "train_acc": fit["train_acc"],
                "val_loss": rep["loss"], "val_acc": rep["accuracy"], "val_macro_f1": rep["macro_f1"],
-               "weights": pick, "lr": lr, "train_size": train_size, "seconds": round(time.time() - started, 1)}
-        history.append(row)
-        improved = (rep["accuracy"], -rep["loss"]) > (best_acc, -best_loss)
+               "weights": pick, "lr": fit["lr"], "train_size": train_size,
+               "seconds": round(time.time() - started, 1)}
+        state.history.append(row)
+        state.epoch = epoch + 1
+        improved = (rep["accuracy"], -rep["loss"]) > (state.best_acc, -state.best_loss)
         if improved:
-            best_acc, best_loss, bad_epochs = rep["accuracy"], rep["loss"], 0
+            state.best_acc, state.best_loss, state.bad_epochs = rep["accuracy"], rep["loss"], 0
             card.metrics = {"val": _short(rep), "best_epoch": epoch + 1, "weights": pick}
             save_artifact(candidates[pick], card, out_dir / "best")
         else:
-            bad_epochs += 1
+            state.bad_epochs += 1
         msg = (f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
                f"val loss {rep['loss']:.3f} acc {rep['accuracy']:.4f} f1 {rep['macro_f1']:.4f} ({pick})"
                f"{'  *best*' if improved else ''}  [{row['seconds']:.0f}s]")
         tqdm.write(msg) if show_bar else log.info(msg)
         if progress:
             progress({"stage": "train", "epoch": epoch + 1, "epochs": cfg.epochs, **row})
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "ema": ema.module.state_dict() if ema is not None else None, "epoch": epoch, "step": step,
-                    "history": history, "best_acc": best_acc, "best_loss": best_loss, "bad_epochs": bad_epochs,
-                    "rng": torch.get_rng_state()}, out_dir / "last.pt.tmp")
-        os.replace(out_dir / "last.pt.tmp", ckpt_path)
-        if bad_epochs >= cfg.patience:
+        save_checkpoint(ckpt_path, t, state)
+        if state.bad_epochs >= cfg.patience:
             stopped_early = True
             tqdm.write(f"early stop: val accuracy did not improve for {cfg.patience} epochs")
             break
-
-    best = load_classifier(out_dir / "best", device)
-    val_report = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)
-    use_tta = False
-    if cfg.tta:  # flip TTA only when it helps on val (it can hurt: TrashNet photos have a lit side)
-        tta_report = evaluate(best.model, val, best.card.pretrained_cfg, tta=True, cache=cache)
-        if (tta_report["accuracy"], -tta_report["loss"]) > (val_report["accuracy"], -val_report["loss"]):
-            val_report, use_tta = tta_report, True
-    best.card.metrics["val"] = _short(val_report)
-    best.card.metrics["val_tta"] = use_tta
-    if cfg.calibrate:
-        best.card.metrics["uncertainty"] = calibrate_on_val(best.model, val, best.card.pretrained_cfg, cache)
-    best.card.metrics["train_seconds"] = round(time.time() - started, 1)
-    (out_dir / "best" / "config.json").write_text(best.card.model_dump_json(indent=2))
-    (out_dir / "history.json").write_text(json.dumps(history, indent=2))
-    return TrainResult(best.model, best.card, history, val_report, out_dir, stopped_early, time.time() - started)
+    return finalize(cfg, out_dir, val, cache, device, state, started, stopped_early)
 
 
 def background_replacement(train: Sequence[Sample], p: float, occlude_p: float = 0.0) -> Alter:
