@@ -93,3 +93,28 @@ def redis_server(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0", restart
     state["proc"].terminate()
     state["proc"].wait(10)
+
+
+# Markers by what a test needs, so `make test-fast` (-m unit) runs in well under a minute:
+#   services: real servers or processes; browser: headless Chromium; training: trains models beyond the shared
+#   tiny artifact; unit: everything else (in-process, real files and real tiny models).
+SERVICE_MODULES = ("tests/trainer/test_worker.py", "tests/trainer/test_rolling.py", "tests/contract/",
+                   "tests/test_deploy.py", "tests/api/test_no_torch.py")
+TRAINING_MODULES = ("tests/trainer/test_train.py", "tests/trainer/test_retrain.py", "tests/trainer/test_search.py",
+                    "tests/trainer/test_robustness.py", "tests/trainer/test_starter.py")
+SERVICE_FIXTURES = {"redis_server", "s3_endpoint", "s3_bucket", "redis_settings"}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(config.rootpath)
+    for item in items:
+        rel = Path(item.fspath).relative_to(root).as_posix()
+        if rel.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.browser)
+        elif (rel.startswith(SERVICE_MODULES) or "[s3]" in item.nodeid
+              or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.services)
+        elif rel.startswith(TRAINING_MODULES):
+            item.add_marker(pytest.mark.training)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -41,6 +41,7 @@ class PredictResponse(BaseModel):
 
 class ModelCardOut(BaseModel):
     version: str | None
+    description: str | None = None
     architecture: str | None = None
     engine: str | None = None
     input_size: int | None = None

@@ -72,6 +72,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_starter(args: argparse.Namespace) -> int:
+    from wastesort_trainer.publish import export_artifact, publish_run
+    from wastesort_trainer.starter import fit_starter
+
+    settings = get_settings()
+    root = Path(args.data or settings.data.root)
+    out = Path(args.out or REPO_ROOT / "runs" / "starter")
+    started = time.time()
+    train, _ = _load_split(root, "train", args.limit)
+    val, _ = _load_split(root, "val", args.limit)
+    print(f"starter model: frozen ImageNet features of {len(train)} train + {len(val)} val images, then a linear "
+          "head (a few minutes on 2 cores)", flush=True)
+    finished = fit_starter(train, val, out)
+    print(f"val accuracy {finished.card.metrics['val']['accuracy']:.4f}")
+    if args.publish:
+        from wastesort.store import open_store
+
+        res = publish_run(finished, open_store(settings.store), mode="starter", force=args.force)
+        print(f"published version {res['version']}; {'now current' if res['promoted'] else 'NOT current'} "
+              f"({res['gate']})")
+    else:
+        export_artifact(finished)
+    print(f"starter model ready in {(time.time() - started) / 60:.1f} min: {out / 'best'}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from wastesort_trainer.evaluation import evaluate
     from wastesort_trainer.models import load_classifier, pick_device
@@ -273,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="publish the result to the store; it becomes current if it passes the quality gate")
     p.add_argument("--force", action="store_true", help="with --publish: make it current even if the gate fails")
     p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("starter", help="frozen ImageNet features + a linear head: a servable model in minutes")
+    p.add_argument("--data")
+    p.add_argument("--out", help="run folder (default runs/starter)")
+    p.add_argument("--limit", type=int, help="first N images of each split (smoke runs)")
+    p.add_argument("--publish", action="store_true", help="publish it (current if it passes the gate)")
+    p.add_argument("--force", action="store_true", help="with --publish: current even if the gate fails")
+    p.set_defaults(fn=cmd_starter)
 
     p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")
     p.add_argument("model", help="run folder or model folder")

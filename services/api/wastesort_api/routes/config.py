@@ -24,7 +24,8 @@ def model_card_out(state: AppState) -> ModelCardOut:
     m = state.runner.current
     if m is None:
         return ModelCardOut(version=None)
-    return ModelCardOut(version=m.version, architecture=m.card.architecture, engine=m.engine_name,
+    return ModelCardOut(version=m.version, description=m.card.description, architecture=m.card.architecture,
+                        engine=m.engine_name,
                         input_size=m.card.pretrained_cfg.input_size, label_names=m.card.label_names,
                         metrics={k: v for k, v in m.card.metrics.items() if k != "val"} | {
                             "val": {k: v for k, v in (m.card.metrics.get("val") or {}).items()

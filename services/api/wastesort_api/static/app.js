@@ -104,7 +104,7 @@ async function loadModels() {
     const [info, versions] = await Promise.all([api("/v1/info"), api("/v1/models")]);
     const m = info.model;
     $("#model-line").textContent = m.version
-      ? `Serving ${m.version} (${m.architecture}, ${m.engine}); val accuracy ${m.metrics?.val?.accuracy ? pct(m.metrics.val.accuracy) : "n/a"}`
+      ? `Serving ${m.version} (${m.architecture}, ${m.engine}); val accuracy ${m.metrics?.val?.accuracy ? pct(m.metrics.val.accuracy) : "n/a"}` + (m.description ? ` · ${m.description}` : "")
       : "No model loaded yet: start a retrain below.";
     $("#model-rows").replaceChildren(...versions.slice().reverse().map((v) => {
       const val = v.metrics?.val || {};
@@ -200,3 +200,7 @@ async function watchJob(id) {
 loadModels();
 loadReview();
 setInterval(loadModels, 10000);
+
+// `make run` queues the default recipe on a fresh install and links here with ?job=<id>
+const queuedJob = new URLSearchParams(location.search).get("job");
+if (queuedJob && /^[A-Za-z0-9-]+$/.test(queuedJob)) watchJob(queuedJob);
