@@ -1,4 +1,5 @@
-# wastesort: `make run` (train if needed + serve, no servers needed), `make test` (full suite).
+# wastesort: `make run` (starter model if needed + worker + API, no servers needed), `make test` (full suite),
+# `make test-fast` (unit tests only, under a minute).
 SHELL := /bin/bash
 PY ?= python3
 VENV ?= .venv
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run serve worker train train-quick evaluate robustness search bench bench-serve soak sdk test lint clean
+.PHONY: setup run serve worker starter train train-quick evaluate robustness search bench bench-serve soak sdk test test-fast lint clean api-install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,8 +17,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Embedded default: local folder store, filesystem job queue (no Redis/S3/Docker). Trains the quick
-# preset first when the store has no model yet, then runs a worker in the background and the API.
+# Embedded default: local folder store, filesystem job queue (no Redis/S3/Docker). On an empty store it
+# publishes the starter model (minutes), runs a worker and the API, and queues the default recipe as a job.
 run: setup
 	bash scripts/run.sh
 
@@ -26,6 +27,9 @@ serve: setup
 
 worker: setup
 	$(BIN)/celery -A wastesort_trainer.celery_app worker --pool=solo --loglevel=INFO
+
+starter: setup
+	$(BIN)/wastesort starter --publish
 
 train: setup
 	$(BIN)/wastesort train --preset default --out runs/default --publish
@@ -50,12 +54,18 @@ search: setup
 
 bench: bench-serve
 
+api-install: setup
+	$(BIN)/python -m benchmarks.api_install --extras $${EXTRAS:-api} --report reports/api_install-$${EXTRAS:-api}.json
+
 bench-serve: setup
 	$(BIN)/python -m benchmarks.bench --report reports/bench_serve.json
 
 test: setup
 	bash scripts/services.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

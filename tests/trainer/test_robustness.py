@@ -236,24 +236,3 @@ def test_training_with_background_replacement_calibrates_the_uncertain_flag(tmp_
     assert u["n"] == 6 * 9  # val photos x (background + 8 capture shifts at medium severity)
     saved = json.loads((tmp_path / "best" / "config.json").read_text())
     assert saved["metrics"]["uncertainty"] == u
-
-
-def test_confidence_signals_on_known_logits():
-    logits = np.array([[4.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-    s = confidence_signals(logits)
-    p0 = np.exp(4) / (np.exp(4) + 2)
-    assert s["max_prob"][0] == pytest.approx(p0) and s["margin"][1] == pytest.approx(0.0)
-    unit = np.array([1.0, 0, 0])  # [4, 0, 0] normalised
-    assert s["lognorm"][0] == pytest.approx(np.exp(1) / (np.exp(1) + 2))
-    assert (s["max_prob"][0] > s["max_prob"][1]) and (s["lognorm"][0] > s["lognorm"][1])
-    assert unit.sum() == 1
-
-
-def test_calibrate_command_writes_the_rule_into_the_card(artifact, tmp_path):
-    import shutil
-
-    model = tmp_path / "m"
-    shutil.copytree(artifact, model)
-    assert main(["calibrate", str(model), "--limit", "6"]) == 0
-    card = json.loads((model / "config.json").read_text())
-    assert card["metrics"]["uncertainty"]["signal"] in ("max_prob", "margin", "lognorm")
