@@ -86,4 +86,12 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
         expect(cm.locator("tr")).to_have_count(1 + 6)  # header + one row per true class
         # the fitted model knows its 12 photos: every count sits on the diagonal (2 per class)
         expect(cm.locator("tr").nth(2).locator("td").nth(1)).to_have_text("2")
+
+        # `make run` queues a job through the API and prints a link with ?job=: the page follows it
+        job = httpx.post(f"{url}/v1/retrain", json={"mode": "scratch", "preset": "tiny", "limit": 12, "force": True},
+                         headers=auth).json()["id"]
+        fresh = browser.new_page()
+        fresh.goto(f"{url}/?job={job}")
+        expect(fresh.locator("#job-status")).to_contain_text(f"Job {job}")
+        expect(fresh.locator("#job-status")).to_contain_text("is now current", timeout=180_000)
         browser.close()

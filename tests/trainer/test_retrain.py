@@ -61,3 +61,29 @@ def test_new_data_modes_need_data(tmp_path):
     settings = api_settings(tmp_path)
     with pytest.raises(WastesortError, match="needs new_data"):
         build_training_set(RetrainRequest(mode="scratch_plus_new", **TINY), settings, 0)
+
+
+def test_cli_publish_goes_through_the_same_gate(tmp_path, artifact, monkeypatch, capsys):
+    """`wastesort train --publish` used to make any run current; it now shares the worker's gate."""
+    import json
+
+    from wastesort.settings import get_settings
+    from wastesort_trainer.cli import main
+
+    store = LocalStore(tmp_path / "store")
+    store.publish(artifact, mode="scratch", version="good")
+    m = store.manifest("good")
+    m["metrics"]["val"]["accuracy"] = 1.0
+    store._put_bytes("versions/good/manifest.json", json.dumps(m).encode())
+    monkeypatch.setenv("WASTESORT_STORE__URI", f"file:{tmp_path / 'store'}")
+    monkeypatch.setenv("WASTESORT_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        assert main(["train", "--preset", "tiny", "--limit", "12", "--out", str(tmp_path / "run"), "--publish"]) == 0
+        assert "NOT made current" in capsys.readouterr().out and store.current() == "good"
+        assert main(["train", "--preset", "tiny", "--limit", "12", "--out", str(tmp_path / "run2"), "--publish",
+                     "--force"]) == 0
+        current = store.current()
+        assert current not in (None, "good") and "onnx_max_abs_diff" in store.manifest(current)["metrics"]
+    finally:
+        get_settings.cache_clear()
