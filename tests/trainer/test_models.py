@@ -82,7 +82,10 @@ def test_remap_asserts_shapes():
 
 
 def test_hub_name_offline_gives_clear_error(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once at import
     with pytest.raises(WeightsError, match="could not download"):
         create_backbone("convnext_atto", weights="hf-hub:timm/convnext_atto.d2_in1k")
 
