@@ -1,6 +1,6 @@
 """Would averaging trained runs help? Accuracy of each run, every pair and all together, on val and test.
 
-    .venv/bin/python scripts/ensemble_probe.py runs/freeze3-e20 runs/freeze3-seed1 runs/robust
+    .venv/bin/python experiments/ensemble_probe.py runs/freeze3-e20 runs/freeze3-seed1 runs/robust
 
 Probabilities are averaged after each run's own flip-TTA choice (made on val when it was trained).
 A probe for the README's record, not a recipe: the CPU time bound allows one full-length model.

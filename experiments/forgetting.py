@@ -5,7 +5,7 @@ classes. This fine-tunes the store's current model on such a folder twice, with 
 (the seed) and with the default replay, and reports val accuracy and per-class recall of each next
 to the starting model's.
 
-Run: ``python -m wastesort_trainer.forgetting --classes glass metal --per-class 40 --epochs 2``
+Run: ``python -m experiments.forgetting --classes glass metal --per-class 40 --epochs 2``
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ the training part of the backgrounds at <= 448 px (the held-out part as 8x8 plac
 split by source, which only looks at names, stays the same), and Lite2's ImageNet weights in timm
 layout with the conv/linear tensors in fp16 and the ImageNet head left out (so ~10 MB).
 
-    python scripts/gpu_probe/bundle.py   (.gpu/ is git-ignored)
+    python experiments/gpu_probe/bundle.py   (.gpu/ is git-ignored)
     # device run (carry .gpu):
     #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl
-    #   PYTHONPATH=/tmp/site TRAIN_LIMIT=400 bash scripts/gpu_probe/go.sh python3
+    #   PYTHONPATH=/tmp/site TRAIN_LIMIT=400 bash experiments/gpu_probe/go.sh python3
 """
 
 from __future__ import annotations

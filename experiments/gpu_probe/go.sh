@@ -1,5 +1,5 @@
 #!/bin/bash
-# GPU probe: three recipes side by side on one GPU. Usage: bash scripts/gpu_probe/go.sh PYTHON [extra train args]
+# GPU probe: three recipes side by side on one GPU. Usage: bash experiments/gpu_probe/go.sh PYTHON [extra train args]
 PY=$1; shift
 R=$(pwd)
 export PYTHONPATH=$R/shared${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -17,7 +17,7 @@ MaskCache(s.data.cache_dir / "masks").warm([x.path for x in load_samples(s.data.
 print(f"masks warm in {time.time() - t:.0f}s")
 PY
 for c in A B C; do
-  ( timeout ${TRAIN_LIMIT:-420} $PY -m wastesort_trainer.cli train -c scripts/gpu_probe/$c.yaml --weights file:$R/.gpu/lite2_fp16.safetensors \
+  ( timeout ${TRAIN_LIMIT:-420} $PY -m wastesort_trainer.cli train -c experiments/gpu_probe/$c.yaml --weights file:$R/.gpu/lite2_fp16.safetensors \
       --out /tmp/wruns/$c --no-resume "$@" > $L/$c.log 2>&1
     echo "train rc=$? at $(( $(date +%s) - T0 ))s" >> $L/$c.log
     $PY -m wastesort_trainer.cli evaluate /tmp/wruns/$c $EVAL_ARGS --report /tmp/wruns/eval-$c.json >> $L/$c.log 2>&1

@@ -183,7 +183,8 @@ async function watchJob(id) {
     try { job = await api(`/v1/jobs/${id}`); } catch (e) { status.textContent = e.message; return; }
     const p = job.progress || {};
     if (p.epoch && p.epochs) { bar.max = p.epochs; bar.value = p.epoch; }
-    status.textContent = `Job ${id}: ${job.state}` + (p.epoch ? ` · epoch ${p.epoch}/${p.epochs}, val accuracy ${pct(p.val_acc)}` : "");
+    status.textContent = `Job ${id}: ${job.state}` + (p.epoch ? ` · epoch ${p.epoch}/${p.epochs}, val accuracy ${pct(p.val_acc)}`
+      : p.stage ? ` · ${p.stage === "data" ? `preparing ${p.train} training photos` : p.stage}` : "");
     if (job.state === "SUCCESS") {
       const r = job.result || {};
       status.textContent = r.cancelled ? `Job ${id} cancelled.` :
