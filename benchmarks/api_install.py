@@ -37,11 +37,11 @@ def du_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
 
 
-def cold_start(python: Path, env: dict[str, str], timeout: float = 300) -> float:
+def cold_start(python: Path, env: dict[str, str], cwd: Path, timeout: float = 300) -> float:
     port = _port()
     started = time.perf_counter()
     proc = subprocess.Popen([str(python), "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
-                             "--port", str(port), "--log-level", "warning"], env=env, cwd=tempfile.gettempdir())
+                             "--port", str(port), "--log-level", "warning"], env=env, cwd=cwd)
     try:
         while time.perf_counter() - started < timeout:
             try:
@@ -77,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([str(py), "-m", "pip", "install", "-q", f"{REPO_ROOT}[{args.extras}]"], check=True)
         install_s = time.perf_counter() - t0
         has_torch = subprocess.run([str(py), "-c", "import torch"], capture_output=True).returncode == 0
-        env = {**os.environ, "WASTESORT_STORE__URI": settings.store.uri, "WASTESORT_VAR_DIR": str(work / "var"),
-               "WASTESORT_API__ALLOW_OPEN_ADMIN": "true", "WASTESORT_API__WATCH_INTERVAL_S": "0"}
-        starts = [round(cold_start(py, env), 2) for _ in range(args.starts)]  # first: model download + compile
+        # no WASTESORT_VAR_DIR: the default (./var of the working directory) must work for a non-editable install
+        env = {**os.environ, "WASTESORT_STORE__URI": settings.store.uri, "WASTESORT_API__ALLOW_OPEN_ADMIN": "true",
+               "WASTESORT_API__WATCH_INTERVAL_S": "0"}
+        env.pop("WASTESORT_VAR_DIR", None)
+        # the first start also downloads and compiles the model
+        starts = [round(cold_start(py, env, cwd=work), 2) for _ in range(args.starts)]
         report = {"machine": machine(), "extras": args.extras, "install_seconds": round(install_s, 1),
                   "venv_mb": round(du_mb(venv)), "torch_installed": has_torch, "cold_start_seconds": starts,
                   "model_version": open_store(settings.store).current()}

@@ -2,7 +2,8 @@
 
 Nested sections use ``__``: ``WASTESORT_STORE__URI=s3://bucket/wastesort``,
 ``WASTESORT_API__RUNTIME__TOP_K=5``. Every working folder left unset lives under one ``var_dir``
-(``WASTESORT_VAR_DIR``), so moving a machine's state is moving one folder.
+(``WASTESORT_VAR_DIR``, default ``./var`` of the working directory, never inside an installed package), so
+moving a machine's state is moving one folder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout, for an editable install
 SHARED_MATERIAL = REPO_ROOT.parent / "shared" / "datasets"
 
 
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
         env_prefix="WASTESORT_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
     )
 
-    var_dir: Path = REPO_ROOT / "var"
+    var_dir: Path = Path("var")  # relative: resolved against the working directory
     data: DataSettings = DataSettings()
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _under_var_dir(self) -> Settings:
         """Fill every unset folder from ``var_dir`` (the one place a deployment moves state)."""
-        var = self.var_dir
+        var = self.var_dir = self.var_dir.resolve()
         self.data.cache_dir = self.data.cache_dir or var / "cache"
         self.store.uri = self.store.uri or f"file:{var / 'models'}"
         api = self.api

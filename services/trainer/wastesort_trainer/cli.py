@@ -17,7 +17,7 @@ import yaml
 
 from wastesort import WastesortError
 from wastesort.data import by_split, load_samples, stratified_head, validate
-from wastesort.settings import REPO_ROOT, get_settings
+from wastesort.settings import get_settings
 
 TARGETS = {"accuracy": 0.965, "min_precision": 0.90, "min_recall": 0.90}
 
@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _train_config(args)
     root = Path(args.data or get_settings().data.root)
-    out = Path(args.out or REPO_ROOT / "runs" / time.strftime(f"{args.preset}-%Y%m%d-%H%M%S"))
+    out = Path(args.out or Path("runs") / time.strftime(f"{args.preset}-%Y%m%d-%H%M%S"))
     train, train_rep = _load_split(root, "train", args.limit)
     val, _ = _load_split(root, "val", args.limit)
     print(f"training {cfg.architecture} ({cfg.weights or 'default weights'}) on {len(train)} images, "
@@ -78,7 +78,7 @@ def cmd_starter(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     root = Path(args.data or settings.data.root)
-    out = Path(args.out or REPO_ROOT / "runs" / "starter")
+    out = Path(args.out or Path("runs") / "starter")
     started = time.time()
     train, _ = _load_split(root, "train", args.limit)
     val, _ = _load_split(root, "val", args.limit)
@@ -231,7 +231,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     root = Path(args.data or get_settings().data.root)
     explicit = {k for k in ("epochs", "input_size", "tta") if getattr(args, k, None) is not None}
     run_search(load_samples(root), mode=args.mode, trials=args.trials, folds=args.folds, base=_train_config(args),
-               out_dir=Path(args.out or REPO_ROOT / "runs" / time.strftime("search-%Y%m%d-%H%M%S")),
+               out_dir=Path(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")),
                limit=args.limit, explicit=explicit)
     return 0
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data")
     p.add_argument("--limit", type=int)
     p.add_argument("--out", help="folder for plots (default: the run folder)")
-    p.add_argument("--report", default=str(REPO_ROOT / "reports" / "evaluate.json"))
+    p.add_argument("--report", default="reports/evaluate.json")
     p.set_defaults(fn=cmd_evaluate)
 
     from wastesort_trainer.shifts import SHIFTS
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="which part of the backgrounds: test (held out; the report) or train (choosing on val)")
     p.add_argument("--limit", type=int)
     p.add_argument("--workers", type=int, default=2, help="processes for the first-time object cut-outs")
-    p.add_argument("--report", default=str(REPO_ROOT / "reports" / "robustness.json"))
+    p.add_argument("--report", default="reports/robustness.json")
     p.set_defaults(fn=cmd_robustness)
 
     p = sub.add_parser("calibrate", help="choose the uncertain flag's signal and threshold on shifted val")
