@@ -56,8 +56,11 @@ class RuntimeConfig(BaseModel):
     review_enabled: bool = True
 
 
+MIN_TOKEN_LENGTH = 16
+
+
 class ApiSettings(BaseModel):
-    admin_token: str | None = None
+    admin_token: str | None = None  # empty counts as unset; shorter than MIN_TOKEN_LENGTH is refused
     allow_open_admin: bool = False
     # openvino: bf16 where the CPU has it, else f32; onnx: ONNX Runtime fp32. The API never loads torch.
     engine: str = Field("openvino", pattern="^(openvino|openvino-f32|openvino-bf16|onnx)$")
@@ -75,6 +78,18 @@ class ApiSettings(BaseModel):
     config_dir: Path | None = None
     model_cache_dir: Path | None = None
     cors_origins: list[str] = []
+
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        """An empty token once matched an empty Authorization header and opened every admin route."""
+        if v is None or not v.strip():
+            return None
+        if len(v) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"admin_token must be at least {MIN_TOKEN_LENGTH} characters "
+                             "(e.g. `openssl rand -hex 24`)")
+        return v
 
 
 class TrainerSettings(BaseModel):

@@ -78,3 +78,18 @@ def test_cors_off_by_default_and_configurable(tmp_path, artifact, run):
             r = await c.get("/v1/info", headers={"Origin": "http://line.example"})
             assert r.headers["access-control-allow-origin"] == "http://line.example"
     run(go())
+
+
+def test_empty_or_short_admin_token_never_opens_the_admin_routes(monkeypatch):
+    """`WASTESORT_API='{"admin_token": ""}'` used to pass the start-up check and match an empty header."""
+    from wastesort_api.main import create_app
+
+    monkeypatch.setenv("WASTESORT_API", '{"admin_token": ""}')
+    assert Settings().api.admin_token is None
+    with pytest.raises(WastesortError, match="refusing to start"):
+        create_app(Settings())
+    monkeypatch.setenv("WASTESORT_API", '{"admin_token": "   "}')
+    assert Settings().api.admin_token is None
+    monkeypatch.setenv("WASTESORT_API", '{"admin_token": "short"}')
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings()

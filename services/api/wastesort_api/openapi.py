@@ -15,7 +15,7 @@ from wastesort.settings import ApiSettings, Settings
 def schema() -> dict:
     from wastesort_api.main import create_app
 
-    app = create_app(Settings(api=ApiSettings(admin_token="schema-only")))
+    app = create_app(Settings(api=ApiSettings(admin_token="schema-only-not-served")))
     return app.openapi()
 
 
