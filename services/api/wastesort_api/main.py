@@ -34,6 +34,10 @@ from wastesort_api.state import AppState
 
 log = logging.getLogger("wastesort_api")
 
+# Label values stay bounded whatever clients send: made-up methods count as "other", unmatched paths as
+# "unmatched" (a client once created a new metrics series per request with methods X1, X2, ...).
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
 # The seed's unversioned names, kept as aliases of the /v1 routes (hidden from the schema).
 SEED_ALIASES = {"/predict", "/info", "/change", "/save_config", "/restore_config", "/refresh", "/retrain"}
 
@@ -179,7 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         endpoint = getattr(route, "path", "unmatched")
         m: Metrics | None = getattr(request.app.state, "ws", None) and request.app.state.ws.metrics
         if m is not None:
-            m.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+            method = request.method if request.method in HTTP_METHODS else "other"
+            m.requests.labels(endpoint=endpoint, method=method, status=str(response.status_code)).inc()
             m.request_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
         return response
 
