@@ -70,6 +70,8 @@ class ApiSettings(BaseModel):
     max_upload_bytes: int = 10 * 1024 * 1024
     max_files: int = Field(32, ge=1)
     max_pixels: int = 40_000_000
+    review_max_items: int = Field(1000, ge=1)  # past either bound the most confident items are dropped
+    review_max_bytes: int = Field(200 * 2**20, ge=1)
     runtime: RuntimeConfig = RuntimeConfig()
     # folders; default under the var dir
     allowed_root: Path | None = None

@@ -15,13 +15,13 @@ def test_uncertain_predictions_queue_and_labelling_builds_a_dataset(published, t
                                                    for s in images])
             preds = r.json()["predictions"]
             assert all(p["uncertain"] and p["review_id"] for p in preds)
-            r = await c.get("/v1/review")
+            r = await c.get("/v1/review", headers=AUTH)
             items = r.json()["items"]
             assert len(items) == 6 and r.json()["labelled_waiting"] == 0
             confs = [i["confidence"] for i in items]
             assert confs == sorted(confs)  # most uncertain first
             first = items[0]
-            img = await c.get(f"/v1/review/{first['id']}/image")
+            img = await c.get(f"/v1/review/{first['id']}/image", headers=AUTH)
             assert img.status_code == 200 and img.content[:2] == b"\xff\xd8"
             r = await c.post(f"/v1/review/{first['id']}", json={"label": "banana"}, headers=AUTH)
             assert r.status_code == 422
@@ -31,7 +31,7 @@ def test_uncertain_predictions_queue_and_labelling_builds_a_dataset(published, t
             assert r.status_code == 404
             r = await c.post("/v1/review/..%2F..%2Fx", json={"label": "glass"}, headers=AUTH)
             assert r.status_code == 404
-            assert len((await c.get("/v1/review")).json()["items"]) == 5
+            assert len((await c.get("/v1/review", headers=AUTH)).json()["items"]) == 5
     run(go())
     kept, report = validate(load_samples(tmp_path / "review" / "labelled"))
     assert len(kept) == 1 and report.counts == {"glass": 1}

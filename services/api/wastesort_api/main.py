@@ -148,7 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = open_store(settings.store)
         metrics = Metrics()
         runner = ModelRunner(store, api.model_cache_dir, metrics=metrics, engine=api.engine, threads=api.threads)
-        review = ReviewQueue(api.review_dir)
+        review = ReviewQueue(api.review_dir, max_items=api.review_max_items, max_bytes=api.review_max_bytes,
+                             max_pixels=api.max_pixels,
+                             on_drop=lambda reason, n: metrics.review_dropped.labels(reason=reason).inc(n))
         # the batcher reads the live config per batch, so /change applies to the next one
         batcher = Batcher(limits=lambda: (predictor.config.max_batch_size, predictor.config.max_wait_ms),
                           max_queue=api.max_queue, metrics=metrics)

@@ -25,6 +25,9 @@ class Metrics:
                                    registry=r)
         self.uncertain = Counter("wastesort_uncertain_total", "Predictions flagged uncertain", registry=r)
         self.swaps = Counter("wastesort_model_swaps_total", "Hot swaps to a new model version", registry=r)
+        self.review_dropped = Counter("wastesort_review_dropped_total",
+                                      "Uncertain photos not kept for review (bound: queue full; error: not saved)",
+                                      ["reason"], registry=r)
         self.rejected = Counter("wastesort_rejected_total", "Requests refused for load", ["reason"], registry=r)
 
     def set_model(self, version: str) -> None:

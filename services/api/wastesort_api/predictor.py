@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -74,6 +73,15 @@ class Predictor:
                                        for (name, data), x in zip(inputs, prepared, strict=True)))
         return model.version, list(preds)
 
+    def _keep_for_review(self, data: bytes, meta: dict) -> str | None:
+        """Saving for review never fails a prediction: a full disk costs the review item, counted."""
+        try:
+            return self.review.add(data, meta)
+        except Exception:  # noqa: BLE001 - the answer matters more than the review copy
+            log.warning("could not keep an uncertain photo for review", exc_info=True)
+            self.metrics.review_dropped.labels(reason="error").inc()
+            return None
+
     def _prepare(self, data: bytes, model: ServedModel) -> np.ndarray:
         return model.transform(decode_image(data, max_pixels=self.max_pixels))
 
@@ -93,11 +101,9 @@ class Predictor:
         if uncertain:
             self.metrics.uncertain.inc()
             if cfg.review_enabled:
-                review_id = await asyncio.to_thread(
-                    self.review.add, data, Path(name).suffix.lower() or ".jpg",
-                    {"filename": name, "label": label, "confidence": signals["max_prob"],
-                     "margin": signals["margin"], "model_version": model.version,
-                     "probabilities": dict(zip(labels, map(float, probs), strict=True))})
+                review_id = await asyncio.to_thread(self._keep_for_review, data, {
+                    "filename": name, "label": label, "confidence": signals["max_prob"], "margin": signals["margin"],
+                    "model_version": model.version, "probabilities": dict(zip(labels, map(float, probs), strict=True))})
         return PredictionOut(
             filename=name, label=label, confidence=signals["max_prob"], margin=signals["margin"],
             uncertain=uncertain, model_version=model.version, review_id=review_id,

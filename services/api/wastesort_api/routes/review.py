@@ -15,19 +15,26 @@ from wastesort_api.schemas import LabelIn, LabelOut, ReviewItemOut, ReviewListOu
 router = APIRouter(prefix="/review", tags=["review"], responses=ERROR_RESPONSES)
 
 
-@router.get("", operation_id="listReview", response_model=ReviewListOut)
+# The queue holds other clients' photos: listing and images need the admin token, and an image is served
+# as what it is (a JPEG we encoded), never sniffed or run as a page.
+IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+                 "Cache-Control": "private, no-store"}
+
+
+@router.get("", operation_id="listReview", response_model=ReviewListOut, dependencies=[AdminDep])
 async def list_review(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> ReviewListOut:
     items = await asyncio.to_thread(state.review.items, limit)
     return ReviewListOut(items=[ReviewItemOut(**{k: r.get(k) for k in ReviewItemOut.model_fields}) for r in items],
                          labelled_waiting=state.review.labelled_count())
 
 
-@router.get("/{item_id}/image", operation_id="getReviewImage", response_class=FileResponse)
+@router.get("/{item_id}/image", operation_id="getReviewImage", response_class=FileResponse,
+            dependencies=[AdminDep])
 async def review_image(item_id: str, state: StateDep) -> FileResponse:
     path = state.review.image_path(item_id)
     if path is None or not path.is_file():
         raise ApiError(404, "not_found", f"no review item {item_id}")
-    return FileResponse(path)
+    return FileResponse(path, media_type="image/jpeg", headers=IMAGE_HEADERS)
 
 
 @router.post("/{item_id}", operation_id="labelReview", response_model=LabelOut, dependencies=[AdminDep])

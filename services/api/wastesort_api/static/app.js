@@ -4,7 +4,10 @@
 const $ = (sel) => document.querySelector(sel);
 const tokenInput = $("#token");
 tokenInput.value = sessionStorage.getItem("wastesort-token") || "";
-tokenInput.addEventListener("change", () => sessionStorage.setItem("wastesort-token", tokenInput.value));
+tokenInput.addEventListener("change", () => {
+  sessionStorage.setItem("wastesort-token", tokenInput.value);
+  loadReview();
+});
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -74,9 +77,23 @@ drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove
 // ---- review queue -----------------------------------------------------------------------
 const CLASSES = ["cardboard", "glass", "metal", "paper", "plastic", "trash"];
 
+// images need the token too, so they are fetched and shown from a blob URL
+function reviewImage(it) {
+  const img = el("img", { alt: `uncertain photo ${it.filename}` });
+  fetch(`/v1/review/${it.id}/image`, { headers: { Authorization: `Bearer ${tokenInput.value}` } })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(r.statusText))))
+    .then((b) => { img.src = URL.createObjectURL(b); })
+    .catch(() => { img.alt = `image unavailable: ${it.filename}`; });
+  return img;
+}
+
 async function loadReview() {
   try {
-    const res = await api("/v1/review?limit=50");
+    if (!tokenInput.value) {  // the queue holds other people's photos: admin only
+      $("#review-list").replaceChildren(el("li", {}, "Enter the admin token to see the review queue."));
+      return;
+    }
+    const res = await api("/v1/review?limit=50", { admin: true });
     $("#review-count").textContent = res.items.length;
     $("#labelled-count").textContent = res.labelled_waiting;
     $("#review-list").replaceChildren(...res.items.map((it) => {
@@ -88,7 +105,7 @@ async function loadReview() {
         } catch (e) { ev.target.closest("li").append(el("p", { class: "error", role: "alert" }, e.message)); }
       };
       return el("li", { class: "card", "data-id": it.id },
-        el("img", { src: `/v1/review/${it.id}/image`, alt: `uncertain photo ${it.filename}` }),
+        reviewImage(it),
         el("div", {}, `predicted ${it.label} (${pct(it.confidence)}, margin ${pct(it.margin)})`),
         el("div", { class: "labels", role: "group", "aria-label": `true class of ${it.filename}` },
           ...CLASSES.map((c) => el("button", { type: "button", class: c === it.label ? "" : "secondary",
