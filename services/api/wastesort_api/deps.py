@@ -21,15 +21,18 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
+UNAUTHORIZED = "admin endpoints need 'Authorization: Bearer <admin token>'"
+
+
+def token_matches(expected: str | None, given: str) -> bool:
+    """Constant-time check; ``expected`` is None only when open admin was allowed explicitly."""
+    return expected is None or hmac.compare_digest(given.encode(), expected.encode())
+
+
 def require_admin(state: StateDep,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    token = state.settings.api.admin_token
-    if token is None:  # only reachable when allow_open_admin was set explicitly
-        return
-    given = creds.credentials if creds else ""
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <admin token>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+    if not token_matches(state.settings.api.admin_token, creds.credentials if creds else ""):
+        raise ApiError(401, "unauthorized", UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 AdminDep = Depends(require_admin)

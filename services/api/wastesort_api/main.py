@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wastesort import WastesortError, __version__
 from wastesort.queue import CancelFlags, make_celery
@@ -25,6 +24,7 @@ from wastesort.settings import Settings, get_settings
 from wastesort.store import open_store
 from wastesort_api import errors
 from wastesort_api.batcher import Batcher
+from wastesort_api.gate import RequestGate
 from wastesort_api.metrics import Metrics
 from wastesort_api.predictor import Predictor
 from wastesort_api.review import ReviewQueue
@@ -40,48 +40,6 @@ HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 # The seed's unversioned names, kept as aliases of the /v1 routes (hidden from the schema).
 SEED_ALIASES = {"/predict", "/info", "/change", "/save_config", "/restore_config", "/refresh", "/retrain"}
-
-
-class BodyLimit:
-    """Refuse bodies over the limit before reading them: by Content-Length, then by counting chunks."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._refuse(send)
-        seen, over = 0, False
-
-        async def limited() -> dict:
-            nonlocal seen, over
-            if over:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:  # stop reading: end the body here, answer 413 below
-                    over = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
-            return msg
-
-        async def guarded_send(msg: dict) -> None:
-            if not over:
-                await send(msg)
-            elif msg["type"] == "http.response.start":
-                await self._refuse(send)
-
-        await self.app(scope, limited, guarded_send)
-
-    async def _refuse(self, send: Send) -> None:
-        resp = errors.error_response(413, "too_large", f"request body over {self.max_bytes} bytes")
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(resp.body)).encode())]})
-        await send({"type": "http.response.body", "body": resp.body})
 
 
 def check_admin(settings: Settings) -> None:
@@ -175,7 +133,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
-    body_limit = settings.api.max_upload_bytes * settings.api.max_files + 64 * 1024
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
@@ -205,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def page() -> FileResponse:
         return FileResponse(static / "index.html")
 
-    app.add_middleware(BodyLimit, max_bytes=body_limit)
+    app.add_middleware(RequestGate, upload_bytes=settings.api.max_upload_bytes * settings.api.max_files + 64 * 1024,
+                       admin_token=settings.api.admin_token)
     app.openapi = sdk_friendly(app.openapi)  # type: ignore[method-assign]
     return app
