@@ -69,7 +69,8 @@ class ApiSettings(BaseModel):
     watch_interval_s: float = Field(5.0, ge=0)
     max_upload_bytes: int = 10 * 1024 * 1024
     max_files: int = Field(32, ge=1)
-    max_pixels: int = 40_000_000
+    max_pixels: int = 24_000_000  # a 24-megapixel camera frame; line cameras send 2-12
+    max_decoding: int = Field(64, ge=1)  # images being decoded at once, all requests together; then 503
     review_max_items: int = Field(1000, ge=1)  # past either bound the most confident items are dropped
     review_max_bytes: int = Field(200 * 2**20, ge=1)
     runtime: RuntimeConfig = RuntimeConfig()
@@ -81,6 +82,12 @@ class ApiSettings(BaseModel):
     model_cache_dir: Path | None = None
     cors_origins: list[str] = []
 
+
+    @model_validator(mode="after")
+    def _one_request_fits(self) -> ApiSettings:
+        if self.max_files > self.max_decoding:
+            raise ValueError(f"max_files ({self.max_files}) must not exceed max_decoding ({self.max_decoding})")
+        return self
 
     @field_validator("admin_token")
     @classmethod

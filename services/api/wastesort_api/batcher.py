@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,8 @@ class Batcher:
         self.metrics = metrics
         self.stale_after_s = stale_after_s
         self._task: asyncio.Task | None = None
+        # model calls on a thread of their own: never queued behind decoding or file I/O
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="inference")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="batcher")
@@ -105,7 +108,8 @@ class Batcher:
     async def _run(self, model: ServedModel, group: list[_Item]) -> None:
         started = time.perf_counter()
         try:
-            probs = await asyncio.to_thread(model.predict, np.stack([it.x for it in group]))
+            probs = await asyncio.get_running_loop().run_in_executor(
+                self._executor, model.predict, np.stack([it.x for it in group]))
         except Exception as exc:  # the whole batch fails together, loudly
             for it in group:
                 if not it.future.done():

@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batcher = Batcher(limits=lambda: (predictor.config.max_batch_size, predictor.config.max_wait_ms),
                           max_queue=api.max_queue, metrics=metrics)
         predictor = Predictor(runner=runner, batcher=batcher, metrics=metrics, review=review, config=api.runtime,
-                              max_pixels=api.max_pixels)
+                              max_pixels=api.max_pixels, max_decoding=api.max_decoding)
         state = AppState(settings=settings, store=store, runner=runner, batcher=batcher, metrics=metrics,
                          predictor=predictor, review=review, celery=make_celery(settings),
                          cancel_flags=CancelFlags(settings))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +51,14 @@ class Predictor:
     review: ReviewQueue
     config: RuntimeConfig  # replaced whole by /change and /restore_config; read per request
     max_pixels: int
+    # Decoding has its own threads and a bound on images in flight: 32 x 40-megapixel PNGs once queued
+    # ahead of every model call in the shared pool and turned other clients' requests into 504s.
+    max_decoding: int = 64
+    decode_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    _decoding: int = 0
+
+    def __post_init__(self) -> None:
+        self._decoder = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
 
     def model(self) -> ServedModel:
         model = self.runner.current
@@ -60,9 +70,17 @@ class Predictor:
         """(model version, one prediction per input). All inputs run on one model snapshot, even
         across a hot swap; one unreadable image refuses the whole request before any model call."""
         model = self.model()
+        if self._decoding + len(inputs) > self.max_decoding:
+            self.metrics.rejected.labels(reason="decode_full").inc()
+            raise Overloaded(f"{self._decoding} images already being decoded (at most {self.max_decoding})")
         started = time.perf_counter()
-        prepared = await asyncio.gather(*(asyncio.to_thread(self._prepare, data, model) for _, data in inputs),
-                                        return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        self._decoding += len(inputs)
+        try:
+            prepared = await asyncio.gather(*(loop.run_in_executor(self._decoder, self._prepare, data, model)
+                                              for _, data in inputs), return_exceptions=True)
+        finally:
+            self._decoding -= len(inputs)
         bad = [(name, str(r)) for (name, _), r in zip(inputs, prepared, strict=True) if isinstance(r, ImageError)]
         if bad:
             raise BadImages(bad)

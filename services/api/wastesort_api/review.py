@@ -22,7 +22,7 @@ import cv2
 from PIL import Image
 
 from wastesort import CLASSES
-from wastesort.preprocess import decode_image
+from wastesort.preprocess import DEFAULT_MAX_PIXELS, decode_image
 
 MAX_NAME = 200  # characters of a client file name kept, for display only
 
@@ -41,7 +41,7 @@ def reencode(data: bytes, *, max_side: int, max_pixels: int) -> bytes:
 
 class ReviewQueue:
     def __init__(self, root: Path, *, max_items: int = 1000, max_bytes: int = 200 * 2**20, max_side: int = 1024,
-                 max_pixels: int = 40_000_000, on_drop: Callable[[str, int], None] | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, on_drop: Callable[[str, int], None] | None = None):
         self.pending = root / "pending"
         self.labelled = root / "labelled"
         self.pending.mkdir(parents=True, exist_ok=True)
