@@ -87,3 +87,22 @@ def test_cli_publish_goes_through_the_same_gate(tmp_path, artifact, monkeypatch,
         assert current not in (None, "good") and "onnx_max_abs_diff" in store.manifest(current)["metrics"]
     finally:
         get_settings.cache_clear()
+
+
+def test_a_job_cancelled_after_its_last_training_step_publishes_nothing(tmp_path):
+    import pytest
+
+    from wastesort_trainer.train import Cancelled
+
+    settings = api_settings(tmp_path)
+    store = LocalStore(tmp_path / "store")
+    seen: list[str] = []
+
+    def progress(meta):
+        seen.append(meta.get("stage", ""))
+
+    # the flag goes up once the last epoch is reported: training itself never sees it
+    with pytest.raises(Cancelled):
+        run_retrain(RetrainRequest(mode="scratch", **TINY), job_id="cancelled", settings=settings, store=store,
+                    progress=progress, should_stop=lambda: "train" in seen)
+    assert store.list_versions() == [] and store.current() is None

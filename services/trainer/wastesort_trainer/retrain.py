@@ -23,7 +23,7 @@ from wastesort.queue import RetrainRequest
 from wastesort.settings import Settings
 from wastesort.store import ModelStore, open_store
 from wastesort_trainer.publish import Finished, publish_run
-from wastesort_trainer.train import PRESETS, TrainConfig, run
+from wastesort_trainer.train import PRESETS, Cancelled, TrainConfig, run
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def run_retrain(req: RetrainRequest, *, job_id: str, settings: Settings, store: 
                        settings.data.root)
     if progress:
         progress({"stage": "publish"})
+    if should_stop and should_stop():  # a cancelled job never publishes, whatever phase it was in
+        raise Cancelled("job cancelled before publishing")
     out = publish_run(Finished(result.model, result.card, work / "run" / "best"), store, mode=req.mode,
                       version=version, force=req.force, gate_margin=req.gate_margin, test=test,
                       extra={"job_id": job_id, "data": data_info})

@@ -465,6 +465,8 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
             stopped_early = True
             tqdm.write(f"early stop: val accuracy did not improve for {cfg.patience} epochs")
             break
+    if should_stop and should_stop():  # cancelled after the last step: calibration is minutes more
+        raise Cancelled("training cancelled")
     return finalize(cfg, out_dir, val, cache, device, state, started, stopped_early)
 
 
