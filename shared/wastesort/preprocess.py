@@ -46,13 +46,16 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
-            im = ImageOps.exif_transpose(im)
+            try:
+                im = ImageOps.exif_transpose(im)
+            except Exception:  # noqa: BLE001 - malformed EXIF (struct.error and kin): keep the pixels as stored
+                pass
             return np.asarray(im.convert("RGB"))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"image has too many pixels ({exc})") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on client bytes is the client's bad file
         raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
 
 
