@@ -32,12 +32,38 @@ class ImageError(WastesortError):
     """An input that is not a usable image (empty, truncated, not an image, too many pixels)."""
 
 
+class UnsupportedFormat(ImageError):
+    """A real image in a format we do not decode faithfully (TIFF, PSD, EPS, GIF, ...): the API says 415."""
+
+
+# Formats decoded faithfully here (MPO: the multi-picture JPEG some phones write). Pillow opens many more,
+# but float TIFFs came out black, and EPS runs Ghostscript: a list, not whatever Pillow can open.
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP")
+BACKDROP = 255  # alpha is flattened onto white: TrashNet's poster board, what the model was trained on
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Any mode of the accepted formats -> uint8 RGB, 16-bit scaled (not clipped) and alpha composited."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        arr = arr / 257.0 if arr.max(initial=0) > 255 else arr  # 16-bit range -> 8-bit range
+        grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        backdrop = Image.new("RGBA", rgba.size, (BACKDROP, BACKDROP, BACKDROP, 255))
+        return np.asarray(Image.alpha_composite(backdrop, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Bytes -> HWC uint8 RGB, honouring EXIF rotation (phone photos) and refusing decompression bombs."""
     if not data:
         raise ImageError("empty file")
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.format not in FORMATS:
+                raise UnsupportedFormat(f"{im.format} images are not accepted; send one of {', '.join(FORMATS)}")
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageError(f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
@@ -50,7 +76,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
                 im = ImageOps.exif_transpose(im)
             except Exception:  # noqa: BLE001 - malformed EXIF (struct.error and kin): keep the pixels as stored
                 pass
-            return np.asarray(im.convert("RGB"))
+            return _to_rgb(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -18,7 +18,7 @@ import numpy as np
 
 from wastesort import WastesortError
 from wastesort.confidence import confidence_signals, is_uncertain, softmax
-from wastesort.preprocess import ImageError, decode_image
+from wastesort.preprocess import ImageError, UnsupportedFormat, decode_image
 from wastesort.settings import RuntimeConfig
 from wastesort_api.batcher import Batcher, Overloaded, Stale
 from wastesort_api.metrics import Metrics
@@ -38,9 +38,10 @@ class NoModel(WastesortError):
 class BadImages(WastesortError):
     """One or more inputs are not usable images; nothing of the request was predicted."""
 
-    def __init__(self, errors: list[tuple[str, str]]):
+    def __init__(self, errors: list[tuple[str, str]], *, unsupported: bool = False):
         super().__init__("; ".join(f"{name}: {msg}" for name, msg in errors))
         self.errors = errors
+        self.unsupported = unsupported  # every bad input is a real image in a format we refuse
 
 
 @dataclass
@@ -81,9 +82,10 @@ class Predictor:
                                               for _, data in inputs), return_exceptions=True)
         finally:
             self._decoding -= len(inputs)
-        bad = [(name, str(r)) for (name, _), r in zip(inputs, prepared, strict=True) if isinstance(r, ImageError)]
-        if bad:
-            raise BadImages(bad)
+        failed = [(name, r) for (name, _), r in zip(inputs, prepared, strict=True) if isinstance(r, ImageError)]
+        if failed:
+            raise BadImages([(name, str(r)) for name, r in failed],
+                            unsupported=all(isinstance(r, UnsupportedFormat) for _, r in failed))
         for r in prepared:
             if isinstance(r, BaseException):
                 raise r

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from wastesort.data import IMAGE_SUFFIXES
 from wastesort_api.deps import StateDep
-from wastesort_api.errors import ERROR_RESPONSES, ApiError
+from wastesort_api.errors import ERROR_RESPONSES, ApiError, ErrorOut
 from wastesort_api.paths import inside
 from wastesort_api.predictor import BadImages, NoModel, Overloaded, Stale
 from wastesort_api.schemas import PredictErrorOut, PredictResponse
@@ -53,7 +53,9 @@ def render_html(resp: PredictResponse) -> str:
 
 
 @router.post("/predict", operation_id="predict", response_model=PredictResponse, responses={
-    **ERROR_RESPONSES, 200: {"content": {"text/html": {}}, "description": "JSON, or HTML when asked"}})
+    **ERROR_RESPONSES, 200: {"content": {"text/html": {}}, "description": "JSON, or HTML when asked"},
+    415: {"model": ErrorOut, "description": "an image format or content type that is not accepted"},
+    504: {"model": ErrorOut, "description": "waited too long for the model"}})
 async def predict(
     request: Request, state: StateDep,
     files: Annotated[list[UploadFile] | None, File(description="one or more images")] = None,
@@ -83,8 +85,9 @@ async def predict(
     except NoModel as exc:
         raise ApiError(503, "no_model", str(exc), headers={"Retry-After": "5"}) from exc
     except BadImages as exc:
-        detail = [PredictErrorOut(filename=n, code="bad_image", message=m).model_dump() for n, m in exc.errors]
-        raise ApiError(400, "bad_image", str(exc), detail) from exc
+        code = "unsupported_media_type" if exc.unsupported else "bad_image"
+        detail = [PredictErrorOut(filename=n, code=code, message=m).model_dump() for n, m in exc.errors]
+        raise ApiError(415 if exc.unsupported else 400, code, str(exc), detail) from exc
     except Overloaded as exc:
         raise ApiError(503, "overloaded", f"server busy: {exc}", headers={"Retry-After": "1"}) from exc
     except Stale as exc:
