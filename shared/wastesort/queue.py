@@ -16,8 +16,9 @@ from typing import Any, Literal
 from celery import Celery
 from celery.result import AsyncResult
 from kombu import Queue
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from wastesort.recipe import PRESETS, TrainConfig
 from wastesort.settings import Settings
 
 TASK_RETRAIN = "wastesort.retrain"
@@ -36,6 +37,19 @@ class RetrainRequest(BaseModel):
     limit: int | None = Field(None, ge=1)  # cap images per split (smoke runs)
     force: bool = False  # publish as current even if worse than the current model
     gate_margin: float = Field(0.01, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _overrides_fit_the_recipe(self) -> RetrainRequest:
+        """Checked at submission: an unknown knob or a bad value used to crash the job on the worker."""
+        unknown = sorted(set(self.overrides) - set(TrainConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown overrides {unknown}; known: {', '.join(TrainConfig.model_fields)}")
+        try:
+            TrainConfig.model_validate({**PRESETS[self.preset], **self.overrides})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"overrides.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return self
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -1,7 +1,7 @@
 import argparse
 
+from wastesort.recipe import TrainConfig
 from wastesort_trainer.cli import _train_args, _train_config
-from wastesort_trainer.train import TrainConfig
 
 NOT_CONFIG = {"config", "data", "limit", "out", "preset"}
 

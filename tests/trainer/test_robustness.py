@@ -227,7 +227,8 @@ def test_robustness_report_on_a_tiny_model(artifact, tmp_path, capsys):
 
 
 def test_training_with_background_replacement_calibrates_the_uncertain_flag(tmp_path):
-    from wastesort_trainer.train import PRESETS, TrainConfig, run
+    from wastesort.recipe import PRESETS, TrainConfig
+    from wastesort_trainer.train import run
 
     cfg = TrainConfig(**{**PRESETS["tiny"], "paste_p": 1.0, "calibrate": True})
     result = run(cfg, real_samples("train", 2), real_samples("val", 1), tmp_path, show_bar=False)

@@ -2,8 +2,8 @@ import csv
 
 from tests.utils.factories import TRASHNET
 from wastesort.data import load_samples
+from wastesort.recipe import PRESETS, TrainConfig
 from wastesort_trainer.search import run_search
-from wastesort_trainer.train import PRESETS, TrainConfig
 
 
 def test_optuna_search_scores_on_val_reports_test_for_chosen_only_and_kfold(tmp_path):

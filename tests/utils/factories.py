@@ -43,8 +43,9 @@ def jpeg_bytes(size=(64, 48), seed: int = 0) -> bytes:
 
 def make_artifact(dest: Path, architecture: str = "tf_efficientnet_lite0", input_size: int = 64) -> Path:
     """A tiny but really trained model folder (2 steps on real images), with ONNX, for API/store tests."""
+    from wastesort.recipe import PRESETS, TrainConfig
     from wastesort_trainer.export import export_onnx
-    from wastesort_trainer.train import PRESETS, TrainConfig, run
+    from wastesort_trainer.train import run
 
     cfg = TrainConfig(**{**PRESETS["tiny"], "architecture": architecture, "input_size": input_size})
     result = run(cfg, real_samples("train", 2), real_samples("val", 1), dest, show_bar=False)
@@ -55,8 +56,9 @@ def make_artifact(dest: Path, architecture: str = "tf_efficientnet_lite0", input
 def make_fitted_artifact(dest: Path) -> tuple[Path, list[Sample]]:
     """A tiny model fitted to 12 real photos until it knows them: for end-to-end checks that a page shows
     the right class. Not a measure of accuracy (that is `make evaluate`)."""
+    from wastesort.recipe import TrainConfig
     from wastesort_trainer.export import export_onnx
-    from wastesort_trainer.train import TrainConfig, run
+    from wastesort_trainer.train import run
 
     photos = real_samples("train", 2)
     cfg = TrainConfig(architecture="tf_efficientnet_lite0", input_size=96, epochs=12, batch_size=12, lr=3e-3,

@@ -23,7 +23,7 @@ TARGETS = {"accuracy": 0.965, "min_precision": 0.90, "min_recall": 0.90}
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from wastesort_trainer.train import PRESETS, TrainConfig
+    from wastesort.recipe import PRESETS, TrainConfig
 
     values: dict[str, Any] = dict(PRESETS[args.preset])
     if args.config:

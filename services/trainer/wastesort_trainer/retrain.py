@@ -20,10 +20,11 @@ from typing import Any
 from wastesort import WastesortError
 from wastesort.data import by_split, load_samples, stratified_head, validate
 from wastesort.queue import RetrainRequest
+from wastesort.recipe import PRESETS, TrainConfig
 from wastesort.settings import Settings
 from wastesort.store import ModelStore, open_store
 from wastesort_trainer.publish import Finished, publish_run
-from wastesort_trainer.train import PRESETS, Cancelled, TrainConfig, run
+from wastesort_trainer.train import Cancelled, run
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from wastesort import CLASSES
 from wastesort.data import Sample, by_split, stratified_head, validate
+from wastesort.recipe import TrainConfig
 from wastesort_trainer.evaluation import evaluate
-from wastesort_trainer.train import TrainConfig, run
+from wastesort_trainer.train import run
 
 log = logging.getLogger(__name__)
 
