@@ -126,6 +126,10 @@ class ModelStore(ABC):
     def current(self) -> str | None:
         return self._pointer()["version"]
 
+    def history(self) -> list[str]:
+        """Versions that were current before, newest first (what rollback walks back through)."""
+        return list(self._pointer()["history"])
+
     def promote(self, version: str) -> None:
         if not self.exists(version):
             raise VersionNotFound(f"cannot promote {version!r}: not a complete version in {self.uri}")

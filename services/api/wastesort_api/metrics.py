@@ -24,6 +24,8 @@ class Metrics:
         self.predictions = Counter("wastesort_predictions_total", "Predicted images per class", ["label"],
                                    registry=r)
         self.uncertain = Counter("wastesort_uncertain_total", "Predictions flagged uncertain", registry=r)
+        self.load_failures = Counter("wastesort_model_load_failures_total",
+                                     "Attempts to load a model version that failed (retried with back-off)", registry=r)
         self.swaps = Counter("wastesort_model_swaps_total", "Hot swaps to a new model version", registry=r)
         self.review_dropped = Counter("wastesort_review_dropped_total",
                                       "Uncertain photos not kept for review (bound: queue full; error: not saved)",

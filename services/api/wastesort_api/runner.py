@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +100,17 @@ def load_served(folder: Path, version: str, *, engine: str, threads: int) -> Ser
     return served
 
 
+BACKOFF_START_S, BACKOFF_MAX_S = 5.0, 600.0
+
+
 class ModelRunner:
     """Holds the served snapshot; :meth:`sync` is the one way a replica follows the store (watcher and
-    admin routes alike), so every swap is counted and shown in ``/metrics``."""
+    admin routes alike), so every swap is counted and shown in ``/metrics``.
+
+    A version that fails to load is remembered and retried with exponential back-off, so a broken
+    ``CURRENT`` costs one log line per back-off step, not a download and a traceback every poll; a replica
+    that starts with nothing served falls back along the pointer's history to the newest version that loads.
+    """
 
     def __init__(self, store: ModelStore, cache_dir: Path, *, metrics: Metrics, engine: str = "openvino",
                  threads: int = 0):
@@ -111,19 +120,35 @@ class ModelRunner:
         self.engine = engine
         self.threads = threads or os.cpu_count() or 1
         self.current: ServedModel | None = None
+        self.target: str | None = None  # CURRENT as last read from the store
+        self.failed: dict[str, tuple[float, float, str]] = {}  # version -> (retry at, delay, reason)
         self._lock = threading.Lock()
 
     @property
     def version(self) -> str | None:
         return self.current.version if self.current else None
 
+    def load(self, version: str) -> ServedModel:
+        """Fetch, verify and warm up ``version`` without serving it (promote checks with this first)."""
+        try:
+            folder = self.store.fetch(version, self.cache_dir)
+            return load_served(folder, version, engine=self.engine, threads=self.threads)
+        except Exception as exc:
+            _, delay, _ = self.failed.get(version, (0.0, BACKOFF_START_S / 2, ""))
+            delay = min(delay * 2, BACKOFF_MAX_S)
+            reason = f"{exc.__class__.__name__}: {exc}"
+            self.failed[version] = (time.monotonic() + delay, delay, reason)
+            self.metrics.load_failures.inc()
+            log.warning("cannot serve %s (%s); next try in %.0f s", version, reason, delay)
+            raise ModelLoadError(f"version {version} cannot be served: {reason}") from exc
+
     def swap(self, version: str) -> bool:
         """Load ``version`` fully, then make it current. Returns False when it already is."""
         with self._lock:
             if self.version == version:
                 return False
-            folder = self.store.fetch(version, self.cache_dir)
-            served = load_served(folder, version, engine=self.engine, threads=self.threads)
+            served = self.load(version)
+            self.failed.pop(version, None)
             first = self.current is None
             self.current = served
             if not first:
@@ -133,6 +158,26 @@ class ModelRunner:
             return True
 
     def sync(self) -> bool:
-        """Follow the store's current pointer; True when a swap happened."""
-        target = self.store.current()
-        return bool(target) and self.swap(target)
+        """Follow the store's current pointer; True when a swap happened. Never raises for a bad version."""
+        self.target = self.store.current()
+        candidates = [self.target] if self.target else []
+        if self.current is None:  # nothing served yet: the pointer's history is the fallback
+            candidates += self.store.history()
+        for version in candidates:
+            if version == self.version:
+                return False
+            retry_at = self.failed.get(version, (0.0,))[0]
+            if time.monotonic() < retry_at:
+                continue
+            try:
+                return self.swap(version)
+            except ModelLoadError:
+                continue
+        return False
+
+    def stale_reason(self) -> str | None:
+        """Why the served version is not CURRENT, when it is not."""
+        if self.target is None or self.target == self.version:
+            return None
+        reason = self.failed.get(self.target, (0, 0, "not loaded yet"))[2]
+        return f"CURRENT is {self.target}, serving {self.version or 'nothing'}: {reason}"

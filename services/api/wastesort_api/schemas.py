@@ -54,6 +54,8 @@ class InfoOut(BaseModel):
     model: ModelCardOut
     store: str
     queue: str
+    current: str | None = None
+    stale: str | None = None
 
 
 def _change_models() -> tuple[type[BaseModel], ...]:
@@ -144,3 +146,5 @@ class LabelOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "not_ready"]
     model_version: str | None = None
+    current: str | None = Field(None, description="the store's CURRENT as last read")
+    stale: str | None = Field(None, description="why the served version is not CURRENT, when it is not")

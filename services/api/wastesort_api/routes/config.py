@@ -36,7 +36,8 @@ def model_card_out(state: AppState) -> ModelCardOut:
 async def info(state: StateDep) -> InfoOut:
     """Current runtime configuration and the served model."""
     return InfoOut(config=state.config, model=model_card_out(state), store=state.store.uri,
-                   queue=state.settings.trainer.broker_url.split("@")[-1])
+                   queue=state.settings.trainer.broker_url.split("@")[-1], current=state.runner.target,
+                   stale=state.runner.stale_reason())
 
 
 @router.post("/change", operation_id="changeConfig", response_model=InfoOut, dependencies=[AdminDep])
