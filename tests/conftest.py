@@ -111,7 +111,7 @@ def pytest_collection_modifyitems(config, items):
         rel = Path(item.fspath).relative_to(root).as_posix()
         if rel.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.browser)
-        elif (rel.startswith(SERVICE_MODULES) or "[s3]" in item.nodeid
+        elif (rel.startswith(SERVICE_MODULES) or "[s3]" in item.nodeid or "[redis]" in item.nodeid
               or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.services)
         elif rel.startswith(TRAINING_MODULES):

@@ -8,8 +8,11 @@ trainer.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,8 +94,12 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-class CancelFlags:
-    """Cancellation that works on every broker: a Redis key, or a file next to the filesystem queue."""
+MAX_DELIVERIES = 3  # a job delivered more often than this kills its worker (out of memory, say): fail it
+
+
+class JobControl:
+    """Per-job state beside the queue, on every broker (a Redis key, or a file next to the filesystem
+    queue): cancel flags, a delivery count, and a lock so two deliveries of one job never run at once."""
 
     def __init__(self, settings: Settings):
         self.redis = None
@@ -101,19 +108,59 @@ class CancelFlags:
             import redis
 
             self.redis = redis.Redis.from_url(url)
-        self.folder = Path(settings.trainer.queue_dir) / "cancel"
+        self.folder = Path(settings.trainer.queue_dir)
+        self.lock_ttl_s = settings.trainer.visibility_timeout_s
 
-    def set(self, job_id: str) -> None:
+    def cancel(self, job_id: str) -> None:
         if self.redis is not None:
             self.redis.set(f"wastesort:cancel:{job_id}", 1, ex=7 * 24 * 3600)
         else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / job_id).touch()
+            (self.folder / "cancel").mkdir(parents=True, exist_ok=True)
+            (self.folder / "cancel" / job_id).touch()
 
-    def is_set(self, job_id: str) -> bool:
+    def is_cancelled(self, job_id: str) -> bool:
         if self.redis is not None:
             return bool(self.redis.exists(f"wastesort:cancel:{job_id}"))
-        return (self.folder / job_id).exists()
+        return (self.folder / "cancel" / job_id).exists()
+
+    def count_delivery(self, job_id: str) -> int:
+        """This delivery's number, 1 for the first."""
+        if self.redis is not None:
+            key = f"wastesort:deliveries:{job_id}"
+            n = int(self.redis.incr(key))
+            self.redis.expire(key, 7 * 24 * 3600)
+            return n
+        path = self.folder / "deliveries" / job_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = int(path.read_text() or 0) + 1 if path.is_file() else 1
+        path.write_text(str(n))
+        return n
+
+    @contextlib.contextmanager
+    def lock(self, job_id: str) -> Iterator[bool]:
+        """Yields whether this process holds the job. The file lock dies with its process; the Redis key
+        expires with the visibility timeout, when Redis would deliver the job again anyway."""
+        if self.redis is not None:
+            key = f"wastesort:lock:{job_id}"
+            got = bool(self.redis.set(key, 1, nx=True, ex=self.lock_ttl_s))
+            try:
+                yield got
+            finally:
+                if got:
+                    self.redis.delete(key)
+            return
+        path = self.folder / "locks" / job_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _journal(app: Celery) -> Path | None:

@@ -120,9 +120,9 @@ def test_cancel_stops_a_running_job_and_publishes_nothing(tmp_path, redis_server
     w = start_worker(s, tmp_path / "w.log")
     try:
         wait_for(app, job, {"PROGRESS"}, 120)
-        from wastesort.queue import CancelFlags
+        from wastesort.queue import JobControl
 
-        CancelFlags(s).set(job)
+        JobControl(s).cancel(job)
         st = wait_for(app, job, {"SUCCESS", "FAILURE"}, 120)
     finally:
         stop(w)

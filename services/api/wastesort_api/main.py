@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from wastesort import WastesortError, __version__
-from wastesort.queue import CancelFlags, make_celery
+from wastesort.queue import JobControl, make_celery
 from wastesort.settings import Settings, get_settings
 from wastesort.store import open_store
 from wastesort_api import errors
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               max_pixels=api.max_pixels, max_decoding=api.max_decoding)
         state = AppState(settings=settings, store=store, runner=runner, batcher=batcher, metrics=metrics,
                          predictor=predictor, review=review, celery=make_celery(settings),
-                         cancel_flags=CancelFlags(settings))
+                         jobs=JobControl(settings))
         app.state.ws = state
         state.batcher.start()
         # First sync before serving; then follow the pointer in the background.

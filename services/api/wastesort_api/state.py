@@ -24,7 +24,7 @@ class AppState:
     predictor: Predictor
     review: ReviewQueue
     celery: Any
-    cancel_flags: Any
+    jobs: Any  # wastesort.queue.JobControl
 
     @property
     def config(self) -> RuntimeConfig:

@@ -57,5 +57,5 @@ async def cancel_job(job_id: str, state: StateDep) -> JobOut:
     status = await asyncio.to_thread(job_status, state.celery, job_id)
     if status is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
-    await asyncio.to_thread(state.cancel_flags.set, job_id)
+    await asyncio.to_thread(state.jobs.cancel, job_id)
     return JobOut(**status)
