@@ -74,4 +74,4 @@ clean:
 	rm -rf runs var reports build .pytest_cache
 
 soak: setup
-	$(BIN)/python -m benchmarks.soak --minutes $${MINUTES:-10} --report reports/soak.json
+	$(BIN)/python -m benchmarks.soak --minutes $${MINUTES:-10} $${HOSTILE:+--hostile} --report reports/soak.json
