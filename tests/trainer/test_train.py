@@ -9,11 +9,10 @@ from tests.utils.factories import TRASHNET, real_samples
 from wastesort import WastesortError
 from wastesort.data import by_split, class_counts, load_samples
 from wastesort.preprocess import eval_transform, load_image_file
+from wastesort.recipe import PRESETS, TrainConfig
 from wastesort_trainer.export import export_onnx
 from wastesort_trainer.models import load_classifier
 from wastesort_trainer.train import (
-    PRESETS,
-    TrainConfig,
     balanced_sampler,
     build_model,
     class_weights,
