@@ -27,3 +27,15 @@ def test_anonymous_huge_json_is_refused_before_it_is_read(published, run):
     assert big.status_code == 413 and "65536" in big.json()["error"]["message"]
     assert ok.status_code == 200 and ok.json()["config"]["top_k"] == 2
     assert alias.status_code == 401  # the seed's unversioned names are behind the same door
+
+
+def test_a_method_no_route_takes_is_405_not_401(published, run):
+    """The door guards routes, not paths: POST to a GET-only path is the router's 405, with or without token."""
+    async def go():
+        async with running_app(published) as c:
+            return [await c.post(p, headers=h) for p in ("/v1/models", "/v1/jobs/0") for h in ({}, AUTH)], \
+                await c.post("/v1/models/reload")
+
+    undeclared, reload_anon = run(go())
+    assert [r.status_code for r in undeclared] == [405] * 4
+    assert reload_anon.status_code == 401  # a real admin route still needs the token

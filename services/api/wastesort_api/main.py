@@ -163,6 +163,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(static / "index.html")
 
     app.add_middleware(RequestGate, upload_bytes=settings.api.max_upload_bytes * settings.api.max_files + 64 * 1024,
-                       admin_token=settings.api.admin_token)
+                       admin_token=settings.api.admin_token, routes=app.router.routes)
     app.openapi = sdk_friendly(app.openapi)  # type: ignore[method-assign]
     return app
