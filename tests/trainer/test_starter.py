@@ -19,9 +19,9 @@ def test_fit_head_folds_the_standardisation_into_the_weights():
     centres = rng.normal(0, 3, (6, 16))
     y = np.repeat(np.arange(6), 20)
     x = centres[y] * 5 + 40 + rng.normal(0, 1, (len(y), 16))  # far from zero mean, unit-free scale
-    w, b, c, acc = fit_head(x[::2], y[::2], x[1::2], y[1::2])
+    head, c, acc = fit_head(x[::2], y[::2], x[1::2], y[1::2])
     assert acc == 1.0 and c in (0.1, 0.3, 1.0, 3.0)
-    assert ((x[1::2] @ w.T + b).argmax(1) == y[1::2]).all()  # raw features in, right answers out
+    assert ((x[1::2] @ head.weight.T + head.bias).argmax(1) == y[1::2]).all()  # raw features in, right answers
 
 
 def test_starter_artifact_serves_its_fitted_head_and_publishes(tmp_path):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from wastesort import CLASSES
 from wastesort.card import ModelCard
 from wastesort.data import Sample, class_counts, fingerprint
-from wastesort_trainer.evaluation import ImageCache, predict_logits, report_from_logits
+from wastesort_trainer.adapt import Head, accuracy, extract, logistic_head
+from wastesort_trainer.evaluation import ImageCache, report_from_logits
 from wastesort_trainer.models import create_backbone, default_data_config, default_weights, save_artifact
 from wastesort_trainer.publish import Finished
 
@@ -29,28 +29,18 @@ log = logging.getLogger(__name__)
 C_GRID = (0.1, 0.3, 1.0, 3.0)  # inverse L2 strength, chosen on val
 
 
-def features(model: torch.nn.Module, samples: Sequence[Sample], card: ModelCard, cache: ImageCache) -> np.ndarray:
-    """Pooled backbone features (the classifier removed) through the shared eval transform."""
-    return predict_logits(model, samples, card.pretrained_cfg, cache=cache, batch_size=32)
-
-
 def fit_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(weight (C, D), bias (C,), chosen C, val accuracy) of a standardised multinomial logistic
-    regression, the standardisation folded into the weights so the model needs no extra layer."""
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-    best = None
+             ) -> tuple[Head, float, float]:
+    """(head, chosen C, val accuracy): the L2 strength chosen on val."""
+    best: tuple[Head, float, float] | None = None
     for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        clf.fit((x_train - mean) / std, y_train)
-        acc = float((clf.predict((x_val - mean) / std) == y_val).mean())
+        head = logistic_head(x_train, y_train, c=c)
+        acc = accuracy(head.logits(x_val), y_val)
         log.info("starter head C=%s: val accuracy %.4f", c, acc)
         if best is None or acc > best[2]:
-            best = (clf, c, acc)
-    clf, c, acc = best
-    weight = clf.coef_ / std
-    bias = clf.intercept_ - (clf.coef_ * mean / std).sum(1)
-    return weight.astype(np.float32), bias.astype(np.float32), c, acc
+            best = (head, c, acc)
+    assert best is not None
+    return best
 
 
 def fit_starter(train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, *,
@@ -64,20 +54,15 @@ def fit_starter(train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, *
                      pretrained_cfg=default_data_config(architecture, input_size),
                      description=f"starter: frozen ImageNet {architecture} features + a logistic-regression head "
                                  "fitted on TrashNet train (no fine-tuning); the default recipe replaces it")
-    model.reset_classifier(0)  # the model now outputs pooled features
     cache = ImageCache()
     y_train = np.array([s.label for s in train])
     y_val = np.array([s.label for s in val])
-    x_train = features(model, train, card, cache)
+    x_train = extract(model, train, card.pretrained_cfg, cache=cache)
     log.info("starter: %d train features in %.0f s", len(train), time.time() - started)
-    x_val = features(model, val, card, cache)
-    weight, bias, c, _ = fit_head(x_train, y_train, x_val, y_val)
-    model.reset_classifier(len(CLASSES))
-    classifier = model.get_classifier()
-    with torch.no_grad():
-        classifier.weight.copy_(torch.from_numpy(weight))
-        classifier.bias.copy_(torch.from_numpy(bias))
-    val_report = report_from_logits(x_val @ weight.T + bias, y_val)
+    x_val = extract(model, val, card.pretrained_cfg, cache=cache)
+    head, c, _ = fit_head(x_train, y_train, x_val, y_val)
+    head.load_into(model)
+    val_report = report_from_logits(head.logits(x_val), y_val)
     card.metrics = {"val": {k: val_report[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall",
                                                        "loss", "per_class", "confusion_matrix", "n")},
                     "val_tta": False, "train_seconds": round(time.time() - started, 1)}
