@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -23,14 +22,7 @@ import httpx
 from benchmarks.bench import _port
 from wastesort.settings import REPO_ROOT, get_settings
 from wastesort.store import open_store
-from wastesort_trainer.report import save_json_report
-
-
-def machine() -> dict[str, object]:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "?")
-    return {"nproc": os.cpu_count(), "cpu": model or platform.processor(), "avx512": "avx512f" in flags,
-            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags}
+from wastesort_trainer.report import machine, save_json_report
 
 
 def du_mb(path: Path) -> float:

@@ -54,6 +54,8 @@ class RuntimeConfig(BaseModel):
     max_batch_size: int = Field(8, ge=1, le=256)  # OpenVINO is fastest per image around 8
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     review_enabled: bool = True
+    # this share of confident predictions also goes to the review queue, so confident mistakes get found too
+    review_confident_share: float = Field(0.02, ge=0, le=1)
 
 
 MIN_TOKEN_LENGTH = 16

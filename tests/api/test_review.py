@@ -18,8 +18,8 @@ def test_uncertain_predictions_queue_and_labelling_builds_a_dataset(published, t
             r = await c.get("/v1/review", headers=AUTH)
             items = r.json()["items"]
             assert len(items) == 6 and r.json()["labelled_waiting"] == 0
-            confs = [i["confidence"] for i in items]
-            assert confs == sorted(confs)  # most uncertain first
+            scores = [i["score"] for i in items]
+            assert scores == sorted(scores) and all(i["reason"] == "uncertain" for i in items)  # least sure first
             first = items[0]
             img = await c.get(f"/v1/review/{first['id']}/image", headers=AUTH)
             assert img.status_code == 200 and img.content[:2] == b"\xff\xd8"
@@ -35,3 +35,27 @@ def test_uncertain_predictions_queue_and_labelling_builds_a_dataset(published, t
     run(go())
     kept, report = validate(load_samples(tmp_path / "review" / "labelled"))
     assert len(kept) == 1 and report.counts == {"glass": 1}
+
+
+def test_a_share_of_confident_predictions_is_sampled_for_review(published, run):
+    """Confident mistakes never reach an operator if only uncertain photos are queued."""
+    images = real_samples("test", 1)
+
+    async def go():
+        async with running_app(published) as c:
+            await c.post("/v1/change", json={"param": "uncertain_rule", "value": "manual"}, headers=AUTH)
+            for param, value in (("uncertain_threshold", 0.0), ("uncertain_margin", 0.0),
+                                 ("review_confident_share", 1.0)):
+                r = await c.post("/v1/change", json={"param": param, "value": value}, headers=AUTH)
+                assert r.status_code == 200, r.text
+            r = await c.post("/v1/predict", files=[("files", (s.path.name, s.path.read_bytes(), "image/jpeg"))
+                                                   for s in images])
+            preds = r.json()["predictions"]
+            assert not any(p["uncertain"] for p in preds) and all(p["review_id"] for p in preds)
+            items = (await c.get("/v1/review", headers=AUTH)).json()["items"]
+            assert len(items) == 6 and {i["reason"] for i in items} == {"sampled"}
+            await c.post("/v1/change", json={"param": "review_confident_share", "value": 0.0}, headers=AUTH)
+            other = real_samples("val", 1)[0]
+            r = await c.post("/v1/predict", files=[("files", (other.path.name, other.path.read_bytes(), "image/jpeg"))])
+            assert r.json()["predictions"][0]["review_id"] is None  # share 0: confident ones stay out
+    run(go())

@@ -22,3 +22,12 @@ def test_uncertain_rule_follows_the_calibration_unless_manual():
     assert is_uncertain(signals, calibration=None, rule="model", threshold=0.95, margin=0.2)  # no calibration
     assert not is_uncertain(signals, calibration={"signal": "neg_entropy", "threshold": 0}, rule="model",
                             threshold=0.6, margin=0.2)  # a signal never chosen falls back to manual
+
+
+def test_review_score_follows_the_models_calibrated_signal():
+    from wastesort.confidence import review_score
+
+    signals = {"max_prob": 0.9, "margin": 0.5, "lognorm": 0.3, "neg_entropy": -0.2}
+    assert review_score(signals, {"signal": "lognorm", "threshold": 0.4}) == 0.3
+    assert review_score(signals, None) == 0.9
+    assert review_score(signals, {"signal": "neg_entropy"}) == 0.9  # not a flag signal: max-probability

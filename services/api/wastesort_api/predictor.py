@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wastesort import WastesortError
-from wastesort.confidence import confidence_signals, is_uncertain, softmax
+from wastesort.confidence import confidence_signals, is_uncertain, review_score, softmax
 from wastesort.preprocess import ImageError, UnsupportedFormat, decode_image
 from wastesort.settings import RuntimeConfig
 from wastesort_api.batcher import Batcher, Overloaded, Stale
@@ -120,10 +121,13 @@ class Predictor:
         review_id = None
         if uncertain:
             self.metrics.uncertain.inc()
-            if cfg.review_enabled:
-                review_id = await asyncio.to_thread(self._keep_for_review, data, {
-                    "filename": name, "label": label, "confidence": signals["max_prob"], "margin": signals["margin"],
-                    "model_version": model.version, "probabilities": dict(zip(labels, map(float, probs), strict=True))})
+        sampled = not uncertain and random.random() < cfg.review_confident_share
+        if cfg.review_enabled and (uncertain or sampled):
+            review_id = await asyncio.to_thread(self._keep_for_review, data, {
+                "filename": name, "label": label, "confidence": signals["max_prob"], "margin": signals["margin"],
+                "score": review_score(signals, model.card.metrics.get("uncertainty")),
+                "reason": "uncertain" if uncertain else "sampled", "model_version": model.version,
+                "probabilities": dict(zip(labels, map(float, probs), strict=True))})
         return PredictionOut(
             filename=name, label=label, confidence=signals["max_prob"], margin=signals["margin"],
             uncertain=uncertain, model_version=model.version, review_id=review_id,

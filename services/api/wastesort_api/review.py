@@ -39,6 +39,11 @@ def reencode(data: bytes, *, max_side: int, max_pixels: int) -> bytes:
     return buf.getvalue()
 
 
+def _score(record: dict[str, Any]) -> float:
+    """The model's own confidence signal (``review_score``); max-probability for items stored before it."""
+    return float(record.get("score", record.get("confidence", 1.0)))
+
+
 class ReviewQueue:
     def __init__(self, root: Path, *, max_items: int = 1000, max_bytes: int = 200 * 2**20, max_side: int = 1024,
                  max_pixels: int = DEFAULT_MAX_PIXELS, on_drop: Callable[[str, int], None] | None = None):
@@ -78,7 +83,7 @@ class ReviewQueue:
         records = self._records()
         total = sum(int(r.get("bytes", 0)) for r in records)
         # most confident (then oldest) first: they teach the least
-        records.sort(key=lambda r: (-r.get("confidence", 1.0), r.get("created", 0.0)))
+        records.sort(key=lambda r: (-_score(r), r.get("created", 0.0)))
         dropped = 0
         while records and (len(records) > self.max_items or total > self.max_bytes):
             r = records.pop(0)
@@ -94,7 +99,7 @@ class ReviewQueue:
 
     def items(self, limit: int = 100) -> list[dict[str, Any]]:
         out = self._records()
-        out.sort(key=lambda r: (r.get("confidence", 1.0), r.get("margin", 1.0)))
+        out.sort(key=lambda r: (_score(r), r.get("margin", 1.0)))  # least sure first: likeliest mistakes
         return out[:limit]
 
     def count(self) -> int:

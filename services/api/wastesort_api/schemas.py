@@ -124,6 +124,10 @@ class ReviewItemOut(BaseModel):
     label: str
     confidence: float
     margin: float
+    score: float | None = Field(None, description="the model's confidence signal the queue is sorted by "
+                                                  "(lowest first: likeliest mistakes)")
+    reason: Literal["uncertain", "sampled"] = Field(
+        "uncertain", description="sampled: a confident prediction kept so confident mistakes are seen too")
     model_version: str | None = None
     created: float
 

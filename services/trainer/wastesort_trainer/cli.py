@@ -38,6 +38,10 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _load_split(root: Path, split: str, limit: int | None = None):
+    """A TrashNet split, or ``field``: the real photos off the board (a check, never training data)."""
+    if split == "field":
+        field = get_settings().data.field
+        return validate(stratified_head(load_samples(field), limit), field)
     return validate(stratified_head(by_split(load_samples(root), split), limit), root)
 
 
@@ -123,7 +127,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else folder.parent
     write_eval_report(run_dir, loaded.card, reports)
     summary = {"model": str(folder), "version": loaded.card.version, "tta": tta, "targets": TARGETS,
-               **{s: {k: r[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall", "per_class", "n")}
+               **{s: {k: r[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall", "per_class", "n",
+                                        "confusion_matrix", "error_auroc")}
                   for s, r in reports.items()}}
     if "test" in reports:
         t = reports["test"]
@@ -178,6 +183,13 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                            shifts=args.shifts, severities=args.severities, seed=args.seed, cache=cache)
         summary = summarise(results)
         summary["calibrated_uncertainty"] = loaded.card.metrics.get("uncertainty")
+        field, _ = _load_split(root, "field")
+        if field:  # the real-photo check beside the synthetic suite: the suite alone does not predict it
+            from wastesort_trainer.evaluation import evaluate
+            from wastesort_trainer.report import format_report
+
+            summary["field"] = evaluate(loaded.model, field, loaded.card.pretrained_cfg, cache=cache)
+            print(format_report("field set (real photos, off the board)", summary["field"]))
         if summary["shifted_medium_mean_accuracy"] is not None:
             print(f"mean accuracy over background + medium shifts: {summary['shifted_medium_mean_accuracy']:.4f}")
         report["models"][str(folder)] = summary
@@ -233,6 +245,44 @@ def cmd_search(args: argparse.Namespace) -> int:
     run_search(load_samples(root), mode=args.mode, trials=args.trials, folds=args.folds, base=_train_config(args),
                out_dir=Path(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")),
                limit=args.limit, explicit=explicit)
+    return 0
+
+
+def cmd_adapt_bench(args: argparse.Namespace) -> int:
+    from wastesort_trainer.adapt_bench import bench, load_site, plot, time_job
+    from wastesort_trainer.models import load_classifier
+    from wastesort_trainer.report import machine, save_json_report
+
+    settings = get_settings()
+    if args.model:
+        folder = Path(args.model)
+        folder = folder / "best" if (folder / "best").is_dir() else folder
+    else:
+        from wastesort.store import open_store
+
+        _, folder = open_store(settings.store).fetch_current(Path(settings.trainer.runs_dir) / "store-cache")
+    site_root = Path(args.site)
+    site = load_site(site_root)
+    loaded = load_classifier(folder)
+    print(f"adapting {loaded.card.version or folder} to {site_root} ({len(site)} photos), k = {args.shots}, "
+          f"{args.repeats} shuffles; machine {machine()}", flush=True)
+    data_root = Path(args.data or settings.data.root)
+    result = {"site": site_root.name, "model": str(folder), "machine": machine(), "command": " ".join(sys.argv),
+              **bench(loaded, site, data_root, args.shots, repeats=args.repeats)}
+    if args.job_shots:
+        result["job"] = time_job(folder, site, args.job_shots, data_root)
+        print(f"one adapt job with {result['job']['photos']} labelled photos: {result['job']['seconds']} s "
+              f"({result['job']['gate']})")
+    report = Path(args.report)
+    plot(result, report.with_suffix(".png"))
+    print("\n| k | folds | site accuracy (mean ± std) | min-max | before | TrashNet test change |")
+    print("|---|---|---|---|---|---|")
+    for k, s in result["shots"].items():
+        print(f"| {k} | {s['folds']} | {s['site_accuracy_mean']:.3f} ± {s['site_accuracy_std']:.3f} | "
+              f"{s['site_accuracy_min']:.3f}-{s['site_accuracy_max']:.3f} | {s['base_site_accuracy_mean']:.3f} | "
+              f"{s['test_change_mean']:+.3f} |")
+    save_json_report(report, result)
+    print(f"plot: {report.with_suffix('.png')}")
     return 0
 
 
@@ -310,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")
     p.add_argument("model", help="run folder or model folder")
-    p.add_argument("--split", nargs="+", default=["val", "test"], choices=["train", "val", "test"])
+    p.add_argument("--split", nargs="+", default=["val", "test", "field"], choices=["train", "val", "test", "field"],
+                   help="field: the real photos in ../shared/datasets/field (WASTESORT_DATA__FIELD)")
     p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
                    help="test-time augmentation (flip); auto decides on val only")
     p.add_argument("--data")
@@ -352,6 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=8, help="optuna trials")
     p.add_argument("--folds", type=int, default=0, help="k-fold CV of the chosen config on train+val")
     p.set_defaults(fn=cmd_search)
+
+    p = sub.add_parser("adapt-bench", help="label k site photos a class, adapt, test on the rest (the operator's loop)")
+    p.add_argument("--site", required=True, help="class/xxx.jpg folder of one site's photos")
+    p.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5], help="labelled photos per class")
+    p.add_argument("--model", help="model or run folder (default: the store's current model)")
+    p.add_argument("--repeats", type=int, default=2, help="reshuffles of the folds")
+    p.add_argument("--job-shots", type=int, default=5, help="also time one real adapt job with k photos a class "
+                                                          "(0: skip)")
+    p.add_argument("--data")
+    p.add_argument("--report", default="reports/adapt_bench.json")
+    p.set_defaults(fn=cmd_adapt_bench)
 
     p = sub.add_parser("store", help="list, publish, promote or roll back model versions")
     p.add_argument("action", choices=["list", "publish", "promote", "rollback"])

@@ -16,9 +16,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from wastesort import CLASSES
 from wastesort.card import DataConfig
+from wastesort.confidence import confidence_signals
 from wastesort.data import Sample
 from wastesort.preprocess import Transform, eval_transform, load_image_file
-from wastesort_trainer.metrics import classification_report, confusion_matrix
+from wastesort_trainer.metrics import auroc, classification_report, confusion_matrix
 
 # (decoded image, index in the dataset) -> altered image: background replacement, capture shifts
 Alter = Callable[[np.ndarray, int], np.ndarray]
@@ -80,7 +81,18 @@ def report_from_logits(logits: np.ndarray, y: np.ndarray, labels: Sequence[str] 
     report = classification_report(confusion_matrix(y, pred, len(labels)), labels)
     t = torch.from_numpy(np.asarray(logits, dtype=np.float32))
     report["loss"] = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y)).item()) if len(y) else 0.0
+    report["error_auroc"] = error_detection(logits, y)
     return report
+
+
+def error_detection(logits: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    """AUROC of each confidence signal at ranking wrong answers below right ones (0.5 = chance): how much
+    the review queue's order (least sure first) tells an operator where the mistakes are."""
+    if not len(y):
+        return {}
+    wrong = logits.argmax(1) != y
+    out = {name: auroc(-values, wrong) for name, values in confidence_signals(logits).items()}
+    return {k: (None if v != v else round(v, 4)) for k, v in out.items()}  # NaN (no error, or no right) -> None
 
 
 def evaluate(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *, tta: bool = False,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,15 @@ import numpy as np
 
 from wastesort.card import ModelCard
 from wastesort_trainer.metrics import plot_confusion, plot_history
+
+
+def machine() -> dict[str, object]:
+    """What every reported time or speed is stamped with: machines differ (AVX-512/bf16 or AVX2 only)."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "?")
+    return {"nproc": os.cpu_count(), "cpu": model or platform.processor(), "avx512": "avx512f" in flags,
+            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 def write_eval_report(run_dir: Path, card: ModelCard, reports: dict[str, dict[str, Any]],
@@ -43,5 +54,9 @@ def format_report(name: str, rep: dict[str, Any]) -> str:
     lines = [f"{name}: accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  (n={rep['n']})",
              f"  {'class':<10} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}"]
     for cls, m in rep["per_class"].items():
-        lines.append(f"  {cls:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>7}")
+        lines.append(f"  {cls:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>7}"
+                     f"  ({round(m['recall'] * m['support'])}/{m['support']} right)")
+    if rep.get("error_auroc"):
+        lines.append("  error-detection AUROC: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in rep["error_auroc"].items() if v is not None))
     return "\n".join(lines)

@@ -18,7 +18,7 @@ router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
 @router.post("/retrain", operation_id="retrain", status_code=202, response_model=JobOut, dependencies=[AdminDep])
 async def retrain(body: RetrainIn, state: StateDep) -> JSONResponse:
-    """Queue a retraining job (scratch | finetune | scratch_plus_new) and return its id at once."""
+    """Queue a retraining job (scratch | finetune | scratch_plus_new | adapt) and return its id at once."""
     new_data = None
     if body.use_review and body.folder:
         raise ApiError(400, "bad_request", "give folder or use_review, not both")

@@ -200,12 +200,16 @@ async function watchJob(id) {
     try { job = await api(`/v1/jobs/${id}`); } catch (e) { status.textContent = e.message; return; }
     const p = job.progress || {};
     if (p.epoch && p.epochs) { bar.max = p.epochs; bar.value = p.epoch; }
+    if (p.stage === "adapt") { bar.max = p.of; bar.value = p.tried; }
+    const stage = { data: `preparing ${p.train} training photos`, features: `reading ${p.images} ${p.part} photos`,
+                    adapt: `fitting the site head ${p.tried}/${p.of}` }[p.stage] || p.stage;
     status.textContent = `Job ${id}: ${job.state}` + (p.epoch ? ` · epoch ${p.epoch}/${p.epochs}, val accuracy ${pct(p.val_acc)}`
-      : p.stage ? ` · ${p.stage === "data" ? `preparing ${p.train} training photos` : p.stage}` : "");
+      : p.stage ? ` · ${stage}` : "");
     if (job.state === "SUCCESS") {
       const r = job.result || {};
       status.textContent = r.cancelled ? `Job ${id} cancelled.` :
-        `Job ${id} done: version ${r.version} ${r.promoted ? "is now current" : "kept, not promoted"} (${r.gate || ""}).`;
+        `Job ${id} done: version ${r.version} ${r.promoted ? "is now current" : "kept, not promoted"} (${r.gate || ""}).`
+        + (r.judged && r.judged.site ? ` Site photos: ${pct(r.judged.site.new_accuracy)} vs ${pct(r.judged.site.current_accuracy)} before.` : "");
       bar.hidden = true;
       loadModels();
       return;
