@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run serve worker starter train train-quick evaluate robustness search bench bench-serve soak sdk test test-fast lint clean api-install
+IAC_VENV ?= .venv-iac
+
+.PHONY: iac-tools drill capacity setup run serve worker starter train train-quick evaluate robustness search bench bench-serve soak sdk test test-fast lint clean api-install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,7 +62,11 @@ api-install: setup
 bench-serve: setup
 	$(BIN)/python -m benchmarks.bench --report reports/bench_serve.json
 
-test: setup
+# Offline checkers of deploy/ (cfn-lint, checkov, kubernetes-validate, hadolint, kubectl kustomize), own venv.
+iac-tools:
+	bash scripts/iac_tools.sh $(IAC_VENV)
+
+test: setup iac-tools
 	bash scripts/services.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -100,7 +100,7 @@ def redis_server(tmp_path_factory):
 #   tiny artifact; unit: everything else (in-process, real files and real tiny models).
 SERVICE_MODULES = ("tests/trainer/test_worker.py", "tests/trainer/test_rolling.py", "tests/contract/",
                    "tests/trainer/test_operator_loop.py",
-                   "tests/test_deploy.py", "tests/api/test_no_torch.py", "tests/security/test_install.py")
+                   "tests/deploy/", "tests/api/test_no_torch.py", "tests/security/test_install.py")
 TRAINING_MODULES = ("tests/trainer/test_train.py", "tests/trainer/test_retrain.py", "tests/trainer/test_search.py",
                     "tests/trainer/test_robustness.py", "tests/trainer/test_starter.py", "tests/trainer/test_adapt.py")
 SERVICE_FIXTURES = {"redis_server", "s3_endpoint", "s3_bucket", "redis_settings"}

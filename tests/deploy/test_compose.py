@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _compose_cmd():
@@ -33,5 +33,5 @@ def test_compose_has_the_fleet():
     assert "--appendonly" in services["redis"]["command"]
     for f in ("Dockerfile.api", "Dockerfile.trainer"):
         text = (ROOT / "deploy" / f).read_text()
-        assert "USER wastesort" in text and "HEALTHCHECK" in text
+        assert "USER 10001" in text and "HEALTHCHECK" in text
         assert ".safetensors" not in text and ".onnx" not in text  # no weights baked in
