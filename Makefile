@@ -79,5 +79,13 @@ lint: setup
 clean:
 	rm -rf runs var reports build .pytest_cache
 
+# One replica's sustainable rate at p99 <= 150 ms, its cold start, and the autoscaling targets they give.
+capacity: setup
+	$(BIN)/python -m benchmarks.capacity --report reports/capacity.json
+
+# N replicas behind nginx under load: publish, rollback, kill a replica; prints failed requests (target 0).
+drill: setup
+	$(BIN)/python -m benchmarks.drill --report reports/drill.json
+
 soak: setup
 	$(BIN)/python -m benchmarks.soak --minutes $${MINUTES:-10} $${HOSTILE:+--hostile} --report reports/soak.json

@@ -47,6 +47,18 @@ def scratch_api_env(work: Path, name: str, **api: str) -> dict[str, str]:
     return env
 
 
+def current_model(work: Path, version: str) -> Path:
+    """The store's current model, copied into ``work/store`` as ``version`` so a benchmark never touches the
+    real store; raises StoreError when nothing was published yet."""
+    _, folder = open_store(get_settings().store).fetch_current(work / "cache")
+    LocalStore(work / "store").publish(folder, mode="bench", version=version)
+    return folder
+
+
+def sample_images(n: int = 64) -> list[bytes]:
+    return [s.path.read_bytes() for s in by_split(load_samples(get_settings().data.root), "test")[:n]]
+
+
 def start_uvicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
                              "--port", str(port), "--log-level", "warning"], env=env)
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     LocalStore(work / "store").publish(folder, mode="bench", version="bench")
-    images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
+    images = sample_images()
 
     api_port, naive_port = _port(), _port()
     env = scratch_api_env(work, "api", **NEVER_UNCERTAIN)

@@ -23,10 +23,17 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.bench import NEVER_UNCERTAIN, _port, _summary, _wait_ready, scratch_api_env, start_uvicorn
-from wastesort.data import by_split, load_samples
-from wastesort.settings import get_settings
-from wastesort.store import LocalStore, StoreError, open_store
+from benchmarks.bench import (
+    NEVER_UNCERTAIN,
+    _port,
+    _summary,
+    _wait_ready,
+    current_model,
+    sample_images,
+    scratch_api_env,
+    start_uvicorn,
+)
+from wastesort.store import StoreError
 from wastesort_trainer.report import save_json_report
 
 
@@ -134,15 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default="reports/soak.json")
     args = ap.parse_args(argv)
 
-    settings = get_settings()
     work = Path(tempfile.mkdtemp(prefix="wastesort-soak-"))
     try:
-        _, folder = open_store(settings.store).fetch_current(work / "cache")
+        current_model(work, "soak")
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    LocalStore(work / "store").publish(folder, mode="soak", version="soak")
-    images = [s.path.read_bytes() for s in by_split(load_samples(settings.data.root), "test")[:64]]
+    images = sample_images()
     procs, urls = [], []
     for i in range(2):
         port = _port()
