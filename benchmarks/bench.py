@@ -55,6 +55,17 @@ def current_model(work: Path, version: str) -> Path:
     return folder
 
 
+def scratch_model(prefix: str, version: str) -> tuple[Path, Path]:
+    """(work folder, model folder) for a benchmark run on the store's current model; exits with a clear
+    message (status 2) when the store has none yet."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return work, current_model(work, version)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
 def sample_images(n: int = 64) -> list[bytes]:
     return [s.path.read_bytes() for s in by_split(load_samples(get_settings().data.root), "test")[:n]]
 

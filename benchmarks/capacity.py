@@ -17,9 +17,7 @@ import argparse
 import asyncio
 import math
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
@@ -28,13 +26,12 @@ from benchmarks.bench import (
     _port,
     _wait_ready,
     closed_loop,
-    current_model,
     open_loop,
     sample_images,
     scratch_api_env,
+    scratch_model,
     start_uvicorn,
 )
-from wastesort.store import StoreError
 from wastesort_trainer.report import machine, save_json_report
 
 SHARES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -76,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default="reports/capacity.json")
     args = ap.parse_args(argv)
 
-    work = Path(tempfile.mkdtemp(prefix="wastesort-capacity-"))
-    try:
-        folder = current_model(work, "capacity")
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    work, folder = scratch_model("wastesort-capacity-", "capacity")
     images = sample_images()
     env = scratch_api_env(work, "api", **NEVER_UNCERTAIN)
     report: dict = {"machine": machine(), "model": str(folder), "p99_bound_ms": args.p99_ms}

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,12 +28,12 @@ from benchmarks.bench import (
     NEVER_UNCERTAIN,
     _port,
     _wait_ready,
-    current_model,
     sample_images,
     scratch_api_env,
+    scratch_model,
     start_uvicorn,
 )
-from wastesort.store import LocalStore, StoreError
+from wastesort.store import LocalStore
 from wastesort_trainer.report import machine, save_json_report
 
 TOKEN = "drill-admin-token-0123456789"
@@ -121,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: nginx not found (apt-get install -y nginx)", file=sys.stderr)
         return 2
 
-    work = Path(tempfile.mkdtemp(prefix="wastesort-drill-"))
-    try:
-        folder = current_model(work, "drill-a")
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    work, folder = scratch_model("wastesort-drill-", "drill-a")
     store = LocalStore(work / "store")
     images = sample_images()
     ports = [_port() for _ in range(args.replicas)]

@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +27,11 @@ from benchmarks.bench import (
     _port,
     _summary,
     _wait_ready,
-    current_model,
     sample_images,
     scratch_api_env,
+    scratch_model,
     start_uvicorn,
 )
-from wastesort.store import StoreError
 from wastesort_trainer.report import save_json_report
 
 
@@ -141,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default="reports/soak.json")
     args = ap.parse_args(argv)
 
-    work = Path(tempfile.mkdtemp(prefix="wastesort-soak-"))
-    try:
-        current_model(work, "soak")
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    work, _ = scratch_model("wastesort-soak-", "soak")
     images = sample_images()
     procs, urls = [], []
     for i in range(2):
