@@ -92,7 +92,8 @@ def summarise(stats: dict[str, list[float]], client: dict) -> dict[str, float]:
         "transform (resize, crop, normalise)": ms["decode+transform"] - ms["decode"],
         "queue wait in the batcher": ms["batcher"] - ms["model_batch"],
         "model, per image (batch time / batch size)": model,
-        "post-processing (softmax, top-k, uncertainty)": ms["predictor"] - ms["decode+transform"] - ms["batcher"],
+        "post-processing + thread hand-offs (softmax, top-k, uncertainty)":
+            ms["predictor"] - ms["decode+transform"] - ms["batcher"],
         "mean batch size": batch,
     }
 
