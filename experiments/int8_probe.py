@@ -65,7 +65,8 @@ def main() -> None:
     t = time.perf_counter()
     q = nncf.quantize(f32, nncf.Dataset(calib, lambda x: x[None]), subset_size=args.calib)
     quant_s = time.perf_counter() - t
-    out = {"machine": machine(), "model": str(folder), "calibration_images": args.calib, "quantize_s": round(quant_s, 1)}
+    out = {"machine": machine(), "model": str(folder), "calibration_images": args.calib,
+           "quantize_s": round(quant_s, 1)}
     for name, model in (("f32", f32), ("int8", q)):
         compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         r = {k: round(100 * accuracy(compiled, xs, ys), 2) for k, (xs, ys) in sets.items()}
