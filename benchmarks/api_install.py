@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from benchmarks.bench import _port
+from benchmarks.bench import cold_start
 from wastesort.settings import REPO_ROOT, get_settings
 from wastesort.store import open_store
 from wastesort_trainer.report import machine, save_json_report
@@ -27,27 +25,6 @@ from wastesort_trainer.report import machine, save_json_report
 
 def du_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
-
-
-def cold_start(python: Path, env: dict[str, str], cwd: Path, timeout: float = 300) -> float:
-    port = _port()
-    started = time.perf_counter()
-    proc = subprocess.Popen([str(python), "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
-                             "--port", str(port), "--log-level", "warning"], env=env, cwd=cwd)
-    try:
-        while time.perf_counter() - started < timeout:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError("the API exited before it was ready")
-            time.sleep(0.05)
-        raise RuntimeError(f"not ready after {timeout} s")
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                "WASTESORT_API__WATCH_INTERVAL_S": "0"}
         env.pop("WASTESORT_VAR_DIR", None)
         # the first start also downloads and compiles the model
-        starts = [round(cold_start(py, env, cwd=work), 2) for _ in range(args.starts)]
+        starts = [round(cold_start(env, python=py, cwd=work), 2) for _ in range(args.starts)]
         report = {"machine": machine(), "extras": args.extras, "install_seconds": round(install_s, 1),
                   "venv_mb": round(du_mb(venv)), "torch_installed": has_torch, "cold_start_seconds": starts,
                   "model_version": open_store(settings.store).current()}

@@ -70,9 +70,33 @@ def sample_images(n: int = 64) -> list[bytes]:
     return [s.path.read_bytes() for s in by_split(load_samples(get_settings().data.root), "test")[:n]]
 
 
-def start_uvicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
-                             "--port", str(port), "--log-level", "warning"], env=env)
+def start_uvicorn(port: int, env: dict[str, str], *, python: Path | str = sys.executable,
+                  cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([str(python), "-m", "uvicorn", "wastesort_api.main:create_app", "--factory",
+                             "--port", str(port), "--log-level", "warning"], env=env, cwd=cwd)
+
+
+def cold_start(env: dict[str, str], *, python: Path | str = sys.executable, cwd: Path | None = None,
+               timeout: float = 300) -> float:
+    """Seconds from spawning an API process to its first 200 from /readyz, polled every 50 ms (a cold start
+    is about a second: _wait_ready's half-second polling would blur it)."""
+    port = _port()
+    started = time.perf_counter()
+    proc = start_uvicorn(port, env, python=python, cwd=cwd)
+    try:
+        while time.perf_counter() - started < timeout:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("the API exited before it was ready")
+            time.sleep(0.05)
+        raise RuntimeError(f"not ready after {timeout} s")
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def _wait_ready(url: str, timeout: float = 120) -> None:
@@ -109,28 +133,38 @@ async def closed_loop(url: str, images: list[bytes], concurrency: int, seconds: 
     return _summary(lat, errors, elapsed)
 
 
-async def open_loop(url: str, images: list[bytes], rate: float, seconds: float) -> dict:
-    lat: list[float] = []
-    errors = 0
-    n = int(rate * seconds)
+async def open_loop_requests(url: str, images: list[bytes], rate: float, seconds: float, *,
+                             t0: float | None = None, timeout: float = 60) -> list[tuple[float, float, int]]:
+    """Open loop (fixed arrival rate): (start since ``t0``, latency s, HTTP status; 0 = no answer) per request."""
+    out: list[tuple[float, float, int]] = []
+    start = time.perf_counter()
+    t0 = start if t0 is None else t0
 
     async def one(k: int, c: httpx.AsyncClient) -> None:
-        nonlocal errors
         t = time.perf_counter()
-        r = await c.post(url, files=[("files", ("x.jpg", images[k % len(images)], "image/jpeg"))])
-        lat.append(time.perf_counter() - t)
-        errors += r.status_code != 200
+        try:
+            r = await c.post(url, files=[("files", ("x.jpg", images[k % len(images)], "image/jpeg"))])
+            status = r.status_code
+        except httpx.HTTPError:
+            status = 0
+        out.append((t - t0, time.perf_counter() - t, status))
 
-    start = time.perf_counter()
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=256)) as c:
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=256)) as c:
         tasks = []
-        for k in range(n):
+        for k in range(int(rate * seconds)):
             delay = start + k / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(k, c)))
         await asyncio.gather(*tasks)
-    return {**_summary(lat, errors, time.perf_counter() - start), "offered_rps": rate}
+    return out
+
+
+async def open_loop(url: str, images: list[bytes], rate: float, seconds: float) -> dict:
+    start = time.perf_counter()
+    requests = await open_loop_requests(url, images, rate, seconds)
+    return {**_summary([r[1] for r in requests], sum(r[2] != 200 for r in requests), time.perf_counter() - start),
+            "offered_rps": rate}
 
 
 def _summary(lat: list[float], errors: int, elapsed: float) -> dict:
@@ -150,17 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default="reports/bench_serve.json")
     args = ap.parse_args(argv)
 
-    settings = get_settings()
-    work = Path(tempfile.mkdtemp(prefix="wastesort-bench-"))
     if args.model:
-        folder = Path(args.model)
+        work, folder = Path(tempfile.mkdtemp(prefix="wastesort-bench-")), Path(args.model)
+        LocalStore(work / "store").publish(folder, mode="bench", version="bench")
     else:
-        try:
-            _, folder = open_store(settings.store).fetch_current(work / "cache")
-        except StoreError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    LocalStore(work / "store").publish(folder, mode="bench", version="bench")
+        work, folder = scratch_model("wastesort-bench-", "bench")
     images = sample_images()
 
     api_port, naive_port = _port(), _port()

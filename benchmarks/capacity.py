@@ -17,15 +17,13 @@ import argparse
 import asyncio
 import math
 import sys
-import time
-
-import httpx
 
 from benchmarks.bench import (
     NEVER_UNCERTAIN,
     _port,
     _wait_ready,
     closed_loop,
+    cold_start,
     open_loop,
     sample_images,
     scratch_api_env,
@@ -35,26 +33,6 @@ from benchmarks.bench import (
 from wastesort_trainer.report import machine, save_json_report
 
 SHARES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def cold_start_s(env: dict[str, str]) -> float:
-    """Seconds from spawning the process to the first 200 from /readyz."""
-    port = _port()
-    t = time.perf_counter()
-    proc = start_uvicorn(port, env)
-    try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    return round(time.perf_counter() - t, 2)
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - t > 120:
-                raise RuntimeError("replica did not become ready")
-            time.sleep(0.05)
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def sustainable(steps: list[dict], p99_ms: float) -> dict | None:
@@ -79,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"machine": machine(), "model": str(folder), "p99_bound_ms": args.p99_ms}
 
     print(f"cold start x{args.cold_starts} (process start -> /readyz)", flush=True)
-    report["cold_start_s"] = [cold_start_s(env) for _ in range(args.cold_starts)]
+    report["cold_start_s"] = [round(cold_start(env, timeout=120), 2) for _ in range(args.cold_starts)]
 
     port = _port()
     proc = start_uvicorn(port, env)

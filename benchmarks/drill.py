@@ -28,6 +28,7 @@ from benchmarks.bench import (
     NEVER_UNCERTAIN,
     _port,
     _wait_ready,
+    open_loop_requests,
     sample_images,
     scratch_api_env,
     scratch_model,
@@ -72,31 +73,6 @@ def nginx_config(work: Path, port: int, upstreams: list[int]) -> str:
     # as root, nginx's workers would drop to `nobody`, who cannot write request bodies into this private folder
     user = "user root;" if os.geteuid() == 0 else ""
     return NGINX_CONF.format(user=user, work=work, port=port, servers=servers, body=body)
-
-
-async def load(url: str, images: list[bytes], rate: float, seconds: float, t0: float) -> list[tuple[float, float, int]]:
-    """Open loop: (start time since t0, latency s, status; 0 = no answer) per request."""
-    out: list[tuple[float, float, int]] = []
-
-    async def one(k: int, c: httpx.AsyncClient) -> None:
-        t = time.perf_counter()
-        try:
-            r = await c.post(url, files=[("files", ("x.jpg", images[k % len(images)], "image/jpeg"))])
-            status = r.status_code
-        except httpx.HTTPError:
-            status = 0
-        out.append((t - t0, time.perf_counter() - t, status))
-
-    start = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=128)) as c:
-        tasks = []
-        for k in range(int(rate * seconds)):
-            delay = start + k / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(k, c)))
-        await asyncio.gather(*tasks)
-    return out
 
 
 def window(results: list[tuple[float, float, int]], start: float, end: float) -> dict:
@@ -186,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
         async def both() -> list:
             t0 = time.perf_counter()
-            results, _ = await asyncio.gather(load(f"{base}/predict", images, args.rate, seconds, t0), schedule(t0))
+            results, _ = await asyncio.gather(open_loop_requests(f"{base}/predict", images, args.rate, seconds,
+                                                                 t0=t0, timeout=30), schedule(t0))
             return results
 
         results = asyncio.run(both())
