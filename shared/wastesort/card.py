@@ -18,6 +18,9 @@ from wastesort import CLASSES, WastesortError
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "config.json"
 ONNX_FILE = "model.onnx"
+# OpenVINO IR of the int8 variant (`wastesort export --int8`), beside model.onnx; card.metrics["int8"] says
+# whether it passed its accuracy check
+INT8_FILE = "model_int8.xml"
 
 
 class CardError(WastesortError):

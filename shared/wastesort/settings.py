@@ -64,8 +64,10 @@ MIN_TOKEN_LENGTH = 16
 class ApiSettings(BaseModel):
     admin_token: str | None = None  # empty counts as unset; shorter than MIN_TOKEN_LENGTH is refused
     allow_open_admin: bool = False
-    # openvino: bf16 where the CPU has it, else f32; onnx: ONNX Runtime fp32. The API never loads torch.
-    engine: str = Field("openvino", pattern="^(openvino|openvino-f32|openvino-bf16|onnx)$")
+    # openvino: bf16 where the CPU has it, else f32; openvino-int8: the version's int8 variant where
+    # `wastesort export --int8` accepted it (else that version is served in f32, and /info says so); onnx: ONNX
+    # Runtime fp32. The API never loads torch.
+    engine: str = Field("openvino", pattern="^(openvino|openvino-f32|openvino-bf16|openvino-int8|onnx)$")
     threads: int = 0  # 0 = all cores
     max_queue: int = Field(256, ge=1)
     watch_interval_s: float = Field(5.0, ge=0)

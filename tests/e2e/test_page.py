@@ -53,6 +53,9 @@ def test_classify_review_and_retrain_in_a_browser(live, tmp_path):
         page = browser.new_page(viewport={"width": 390, "height": 844})  # phone-sized
         page.goto(url)
         expect(page.locator("#model-line")).to_contain_text("Serving v1")
+        live = httpx.get(f"{url}/v1/info").json()["model"]["engine"]
+        assert live.startswith("openvino-")  # the resolved variant (f32/bf16/int8), not the setting's name
+        expect(page.locator("#model-line")).to_contain_text(live)
         page.fill("#token", TOKEN)
         page.dispatch_event("#token", "change")
 

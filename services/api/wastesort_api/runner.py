@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from wastesort import WastesortError
-from wastesort.card import ONNX_FILE, ModelCard, read_card
+from wastesort.card import INT8_FILE, ONNX_FILE, ModelCard, read_card
 from wastesort.preprocess import Transform, eval_transform
 from wastesort.store import ModelStore
 from wastesort_api.metrics import Metrics
@@ -46,14 +46,14 @@ class OpenVinoEngine:
     against 9.9 ms for ONNX Runtime fp32, val accuracy the same within one image of 252.
     """
 
-    def __init__(self, folder: Path, threads: int, precision: str = "auto"):
+    def __init__(self, folder: Path, threads: int, precision: str = "auto", file: str = ONNX_FILE):
         import openvino as ov
 
         core = ov.Core()
         if precision == "auto":
             precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
         self.precision = precision
-        self.compiled = core.compile_model(str(folder / ONNX_FILE), "CPU", {
+        self.compiled = core.compile_model(str(folder / file), "CPU", {
             "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision})
         self._local = threading.local()  # one infer request per calling thread
 
@@ -81,6 +81,11 @@ class ServedModel:
         return out
 
 
+def int8_accepted(card: ModelCard, folder: Path) -> bool:
+    """An int8 IR is served only if `wastesort export --int8` wrote it and it passed its accuracy check."""
+    return bool((card.metrics.get("int8") or {}).get("accepted")) and (folder / INT8_FILE).is_file()
+
+
 class ModelLoadError(WastesortError):
     """A version cannot be served (no ONNX file, or the engine refused it); the old model stays."""
 
@@ -90,11 +95,18 @@ def load_served(folder: Path, version: str, *, engine: str, threads: int) -> Ser
     if not (folder / ONNX_FILE).is_file():
         raise ModelLoadError(f"version {version} has no {ONNX_FILE}: publish models with `wastesort` (it exports "
                              "ONNX); the API serves ONNX only and never loads torch")
+    eng: OnnxEngine | OpenVinoEngine
     if engine == "onnx":
-        eng: OnnxEngine | OpenVinoEngine = OnnxEngine(folder, threads)
+        eng, name = OnnxEngine(folder, threads), "onnx"
+    elif engine == "openvino-int8" and int8_accepted(card, folder):
+        eng, name = OpenVinoEngine(folder, threads, "f32", INT8_FILE), "openvino-int8"
     else:
-        eng = OpenVinoEngine(folder, threads, {"openvino": "auto", "openvino-f32": "f32"}.get(engine, "bf16"))
-    served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), engine)
+        eng = OpenVinoEngine(folder, threads, {"openvino-f32": "f32", "openvino-bf16": "bf16"}.get(engine, "auto"))
+        name = f"openvino-{eng.precision}"
+        if engine == "openvino-int8":  # the fleet keeps serving: this version simply has no int8 it may use
+            name += " (no accepted int8 variant)"
+            log.warning("version %s has no accepted int8 variant: serving %s", version, eng.precision)
+    served = ServedModel(version, card, eng, eval_transform(card.pretrained_cfg), name)
     size = card.pretrained_cfg.input_size
     served.predict(np.zeros((1, 3, size, size), dtype=np.float32))  # warm-up before anyone sees it
     return served

@@ -88,7 +88,7 @@ def cmd_starter(args: argparse.Namespace) -> int:
     val, _ = _load_split(root, "val", args.limit)
     print(f"starter model: frozen ImageNet features of {len(train)} train + {len(val)} val images, then a linear "
           "head (a few minutes on 2 cores)", flush=True)
-    finished = fit_starter(train, val, out)
+    finished = fit_starter(train, val, out, architecture=args.architecture, input_size=args.input_size)
     print(f"val accuracy {finished.card.metrics['val']['accuracy']:.4f}")
     if args.publish:
         from wastesort.store import open_store
@@ -231,10 +231,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     from wastesort_trainer.export import export_onnx
     from wastesort_trainer.models import load_classifier
 
-    loaded = load_classifier(args.model)
-    diff = export_onnx(loaded.model, loaded.card, Path(args.model))
-    print(f"exported {Path(args.model) / 'model.onnx'}; max abs diff vs PyTorch {diff:.2e}")
+    folder = Path(args.model)
+    if not args.int8 or not (folder / "model.onnx").is_file():
+        loaded = load_classifier(folder)
+        diff = export_onnx(loaded.model, loaded.card, folder)
+        print(f"exported {folder / 'model.onnx'}; max abs diff vs PyTorch {diff:.2e}")
+    if args.int8:
+        return _export_int8(folder, args)
     return 0
+
+
+def _export_int8(folder: Path, args: argparse.Namespace) -> int:
+    """Calibrate on a random draw of train photos, check on val and the field set (never on test)."""
+    import numpy as np
+
+    from wastesort.card import read_card
+    from wastesort.preprocess import eval_transform, load_image_file
+    from wastesort_trainer.export import export_int8
+
+    transform = eval_transform(read_card(folder).pretrained_cfg)
+
+    def prepared(samples) -> tuple[np.ndarray, np.ndarray]:
+        return (np.stack([transform(load_image_file(s.path)) for s in samples]),
+                np.array([s.label for s in samples]))
+
+    root = Path(args.data or get_settings().data.root)
+    train, _ = _load_split(root, "train")
+    picks = np.random.default_rng(args.seed).choice(len(train), min(args.calib, len(train)), replace=False)
+    checks = {"val": prepared(_load_split(root, "val", args.limit)[0])}
+    if get_settings().data.field.is_dir():
+        checks["field"] = prepared(_load_split(root, "field", args.limit)[0])
+    print(f"quantizing with {len(picks)} train photos; checking on {', '.join(checks)}", flush=True)
+    verdict = export_int8(folder, prepared([train[i] for i in picks])[0], checks, tolerance=args.tolerance,
+                          control="val" if args.keep_sensitive else None)
+    for name, s in verdict["checks"].items():
+        print(f"  {name:6s} ({s['n']} photos): f32 {s['f32']:.2f}%  int8 {s['int8']:.2f}%  "
+              f"change {s['change_points']:+.2f} points")
+    state = "ACCEPTED" if verdict["accepted"] else f"REFUSED (a set lost more than {args.tolerance} points)"
+    print(f"int8 variant {state}: {folder / 'model_int8.xml'} ({verdict['bytes'] / 1e6:.1f} MB); the API serves it "
+          "with WASTESORT_API__ENGINE=openvino-int8 only when accepted")
+    return 0 if verdict["accepted"] else 3
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -356,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="first N images of each split (smoke runs)")
     p.add_argument("--publish", action="store_true", help="publish it (current if it passes the gate)")
     p.add_argument("--force", action="store_true", help="with --publish: current even if the gate fails")
+    p.add_argument("--architecture", default="tf_efficientnet_lite2",
+                   help="timm backbone (Lite0/Lite1 for edge boxes: smaller and faster, see docs/benchmarks.md)")
+    p.add_argument("--input-size", type=int, default=224)
     p.set_defaults(fn=cmd_starter)
 
     p = sub.add_parser("evaluate", help="metrics, confusion matrices and a JSON report for a trained model")
@@ -393,8 +432,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int)
     p.set_defaults(fn=cmd_calibrate)
 
-    p = sub.add_parser("export", help="export a model folder to ONNX with a parity check")
+    p = sub.add_parser("export", help="export a model folder to ONNX with a parity check (--int8: also an int8 "
+                                      "OpenVINO variant, checked against f32 on val and the field set)")
     p.add_argument("model")
+    p.add_argument("--int8", action="store_true", help="quantize (NNCF post-training, calibrated on train photos)")
+    p.add_argument("--calib", type=int, default=300, help="train photos drawn for int8 calibration")
+    p.add_argument("--tolerance", type=float, default=0.5, help="most accuracy points int8 may lose on a check set")
+    p.add_argument("--keep-sensitive", action="store_true",
+                   help="NNCF accuracy control on val: the costliest layers stay f32 until val is within the "
+                        "tolerance (minutes; the field set still judges independently)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", help="dataset folder (split.csv or class folders)")
+    p.add_argument("--limit", type=int, help="first N images of each check set (smoke runs)")
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("search", help="hyperparameter search scored on val only; optional k-fold CV")

@@ -17,9 +17,14 @@ from wastesort_trainer.metrics import plot_confusion, plot_history
 def machine() -> dict[str, object]:
     """What every reported time or speed is stamped with: machines differ (AVX-512/bf16 or AVX2 only)."""
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "?")
-    return {"nproc": os.cpu_count(), "cpu": model or platform.processor(), "avx512": "avx512f" in flags,
-            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+    def first(key: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in flags.splitlines()
+                     if line.split(":", 1)[0].strip() == key), "?")
+
+    return {"nproc": os.cpu_count(), "cpu": first("model name") or platform.processor(),
+            "cpu_family_model": f"{first('cpu family')}/{first('model')}",  # "AMD EPYC" alone spans 4 generations
+            "avx512": "avx512f" in flags, "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,  # int8 dot products: what int8 speed needs
             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
