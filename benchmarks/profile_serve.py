@@ -98,8 +98,8 @@ def summarise(stats: dict[str, list[float]], client: dict) -> dict[str, float]:
     }
 
 
-async def serve_and_load(app, port: int, clients: int, seconds: float, stats: dict) -> dict:
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+async def serve_and_load(app, port: int, clients: int, seconds: float, stats: dict, http: str = "auto") -> dict:
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", http=http))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--report", default="reports/profile_serve.json")
+    ap.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto",
+                    help="uvicorn's HTTP parser (auto: httptools when installed, as in the API image)")
+    ap.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                    help="event loop (auto: uvloop when installed, as uvicorn does)")
     args = ap.parse_args(argv)
 
     work, folder = scratch_model("wastesort-profile-", "profile")
@@ -141,12 +145,23 @@ def main(argv: list[str] | None = None) -> int:
         return response
 
     async def ready_then_load() -> dict:
-        return await serve_and_load(app, _port(), args.clients, args.seconds, stats)
+        return await serve_and_load(app, _port(), args.clients, args.seconds, stats, args.http)
 
+    loop_factory = None
+    if args.loop != "asyncio":
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            if args.loop == "uvloop":
+                raise
     # the model loads in the app's lifespan; the client's warm-up runs after it is ready
-    client = asyncio.run(ready_then_load())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        client = runner.run(ready_then_load())
     stages = summarise(stats, client)
     report = {"machine": machine(), "model": str(folder), "clients": args.clients, "client": client,
+              "http": args.http, "loop": "uvloop" if loop_factory else "asyncio",
               "stages_ms": {k: round(v, 2) for k, v in stages.items()}}
     print(f"{args.clients} clients, {client['throughput_rps']} req/s, machine {report['machine']}")
     for k, v in report["stages_ms"].items():

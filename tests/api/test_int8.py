@@ -77,3 +77,17 @@ def test_int8_export_checks_against_f32_and_the_api_serves_it_only_when_accepted
                 await asyncio.sleep(0.1)
             assert info["version"] == "v2" and info["engine"].endswith("(no accepted int8 variant)")
     run(go())
+
+
+def test_accuracy_control_keeps_the_controlled_set_within_tolerance(tmp_path, artifact):
+    from wastesort_trainer.export import export_int8
+
+    folder = tmp_path / "model"
+    shutil.copytree(artifact, folder)
+    f32 = load_served(folder, "v1", engine="openvino-f32", threads=2)
+    plain = export_int8(folder, _prepared(f32, "train", 3)[0], {"val": _prepared(f32, "val", 3)}, tolerance=100.0)
+    controlled = export_int8(folder, _prepared(f32, "train", 3)[0], {"val": _prepared(f32, "val", 3)},
+                             tolerance=0.0, control="val")
+    assert controlled["controlled_on"] == "val" and controlled["checks"]["val"]["change_points"] >= 0
+    assert controlled["accepted"] and controlled["quantizers"] <= plain["quantizers"]
+    assert json.loads((folder / "config.json").read_text())["metrics"]["int8"]["controlled_on"] == "val"

@@ -33,6 +33,9 @@ def test_tiny_training_run_changes_weights_writes_artifact_and_resumes(tmp_path)
     assert card["architecture"] == "tf_efficientnet_lite0"
     assert card["dataset"]["train"] == 12 and card["metrics"]["val"]["n"] == 6
     assert len(result.history) == 1
+    row = result.history[0]  # where the epoch's time went: tiny preset = 2 steps, every stage timed
+    stages = [row[f"seconds_{k}"] for k in ("data", "forward", "backward", "optimizer", "validate")]
+    assert row["steps"] == 2 and all(s > 0 for s in stages) and sum(stages) <= row["seconds"]
     # training moved the (zero-initialised) head away from uniform
     assert result.model.get_classifier().weight.abs().sum() > 0
     # resuming a finished run trains nothing more and returns the same best weights
