@@ -18,20 +18,20 @@ import numpy as np
 
 from wastesort.card import INT8_FILE, ONNX_FILE, read_card
 from wastesort.data import by_split, load_samples
-from wastesort.preprocess import eval_transform, load_image_file
+from wastesort.preprocess import eval_transform
 from wastesort.settings import get_settings
 from wastesort_api.runner import OpenVinoEngine, ServedModel, load_served
 from wastesort_trainer import cli
+from wastesort_trainer.export import CheckSet, batched_accuracy, check_set
 from wastesort_trainer.report import machine, save_json_report
 
 ENGINES = {"openvino-f32": "OpenVINO f32", "openvino-int8": "OpenVINO int8", "onnx": "ONNX Runtime f32"}
 
 
-def photo_sets(transform) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def photo_sets(transform) -> dict[str, CheckSet]:
     settings = get_settings()
     sets = {"test": by_split(load_samples(settings.data.root), "test"), "field": load_samples(settings.data.field)}
-    return {name: (np.stack([transform(load_image_file(s.path)) for s in samples]),
-                   np.array([s.label for s in samples])) for name, samples in sets.items()}
+    return {name: check_set(samples, transform) for name, samples in sets.items()}
 
 
 def timed(fn, x: np.ndarray, runs: int) -> np.ndarray:
@@ -59,8 +59,7 @@ def measure(folder: Path, engine: str, sets: dict, threads: int) -> dict:
     served = engine_for(folder, engine, threads)
     row = {"engine": served.engine_name}
     for name, (x, y) in sets.items():
-        pred = np.concatenate([served.predict(x[i:i + 16]).argmax(1) for i in range(0, len(x), 16)])
-        row[f"{name}_acc"] = round(100 * float(np.mean(pred == y)), 2)
+        row[f"{name}_acc"] = round(100 * batched_accuracy(served.predict, x, y), 2)
     one = timed(served.predict, sets["test"][0][:1], 100)
     eight = timed(served.predict, sets["test"][0][:8], 30)
     row |= {"batch1_p50_ms": round(float(np.percentile(one, 50)), 2),

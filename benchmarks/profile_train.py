@@ -2,8 +2,8 @@
 backward and optimiser, plus validation, from the stage timers every training run records in its history.
 
 Runs the real recipe (``wastesort_trainer.train.run``) for ``--steps`` steps of one epoch, then scales the
-per-step figures to a whole epoch and to the preset's epochs. Object masks are computed first if missing and
-timed apart (once per machine: they are cached on disk).
+per-step figures to a whole epoch and to the preset's epochs. Object masks are cut once per machine and
+cached on disk; a first run on a new machine includes that in its wall time, not in the per-step figures.
 
 Run: ``python -m benchmarks.profile_train --preset default --steps 12``
 """
@@ -29,7 +29,7 @@ STAGES = ("data", "forward", "backward", "optimizer")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    ap.add_argument("--steps", type=int, default=12, help="training steps measured (the first one is a warm-up)")
+    ap.add_argument("--steps", type=int, default=12, help="training steps measured")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides (JSON values)")
     ap.add_argument("--report", default=None, help="JSON path (default reports/profile_train_<preset>.json)")
     args = ap.parse_args(argv)

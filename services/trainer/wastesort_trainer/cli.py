@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from wastesort import WastesortError
+from wastesort.card import INT8_FILE, ONNX_FILE
 from wastesort.data import by_split, load_samples, stratified_head, validate
 from wastesort.settings import get_settings
 
@@ -232,10 +233,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from wastesort_trainer.models import load_classifier
 
     folder = Path(args.model)
-    if not args.int8 or not (folder / "model.onnx").is_file():
+    if not args.int8 or not (folder / ONNX_FILE).is_file():
         loaded = load_classifier(folder)
         diff = export_onnx(loaded.model, loaded.card, folder)
-        print(f"exported {folder / 'model.onnx'}; max abs diff vs PyTorch {diff:.2e}")
+        print(f"exported {folder / ONNX_FILE}; max abs diff vs PyTorch {diff:.2e}")
     if args.int8:
         return _export_int8(folder, args)
     return 0
@@ -246,29 +247,24 @@ def _export_int8(folder: Path, args: argparse.Namespace) -> int:
     import numpy as np
 
     from wastesort.card import read_card
-    from wastesort.preprocess import eval_transform, load_image_file
-    from wastesort_trainer.export import export_int8
+    from wastesort.preprocess import eval_transform
+    from wastesort_trainer.export import check_set, export_int8
 
     transform = eval_transform(read_card(folder).pretrained_cfg)
-
-    def prepared(samples) -> tuple[np.ndarray, np.ndarray]:
-        return (np.stack([transform(load_image_file(s.path)) for s in samples]),
-                np.array([s.label for s in samples]))
-
     root = Path(args.data or get_settings().data.root)
     train, _ = _load_split(root, "train")
     picks = np.random.default_rng(args.seed).choice(len(train), min(args.calib, len(train)), replace=False)
-    checks = {"val": prepared(_load_split(root, "val", args.limit)[0])}
+    checks = {"val": check_set(_load_split(root, "val", args.limit)[0], transform)}
     if get_settings().data.field.is_dir():
-        checks["field"] = prepared(_load_split(root, "field", args.limit)[0])
+        checks["field"] = check_set(_load_split(root, "field", args.limit)[0], transform)
     print(f"quantizing with {len(picks)} train photos; checking on {', '.join(checks)}", flush=True)
-    verdict = export_int8(folder, prepared([train[i] for i in picks])[0], checks, tolerance=args.tolerance,
+    verdict = export_int8(folder, check_set([train[i] for i in picks], transform)[0], checks, tolerance=args.tolerance,
                           control="val" if args.keep_sensitive else None)
     for name, s in verdict["checks"].items():
         print(f"  {name:6s} ({s['n']} photos): f32 {s['f32']:.2f}%  int8 {s['int8']:.2f}%  "
               f"change {s['change_points']:+.2f} points")
     state = "ACCEPTED" if verdict["accepted"] else f"REFUSED (a set lost more than {args.tolerance} points)"
-    print(f"int8 variant {state}: {folder / 'model_int8.xml'} ({verdict['bytes'] / 1e6:.1f} MB); the API serves it "
+    print(f"int8 variant {state}: {folder / INT8_FILE} ({verdict['bytes'] / 1e6:.1f} MB); the API serves it "
           "with WASTESORT_API__ENGINE=openvino-int8 only when accepted")
     return 0 if verdict["accepted"] else 3
 

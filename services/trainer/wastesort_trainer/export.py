@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import torch
 
 from wastesort import WastesortError
 from wastesort.card import INT8_FILE, ONNX_FILE, ModelCard, read_card, write_card
+from wastesort.data import Sample
+from wastesort.preprocess import Transform, load_image_file
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,20 @@ INT8_TOLERANCE_POINTS = 0.5
 CheckSet = tuple[np.ndarray, np.ndarray]  # preprocessed images (N, 3, H, W), labels (N,)
 
 
-def _accuracy(compiled: Any, images: np.ndarray, labels: np.ndarray, batch: int = 16) -> float:
-    logits = np.concatenate([compiled(images[i:i + batch])[0] for i in range(0, len(images), batch)])
+def check_set(samples: Sequence[Sample], transform: Transform) -> CheckSet:
+    """Photos through the served model's own preprocessing, held in memory: every engine scores the same input."""
+    return (np.stack([transform(load_image_file(s.path)) for s in samples]), np.array([s.label for s in samples]))
+
+
+def batched_accuracy(logits_of: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray,
+                     batch: int = 16) -> float:
+    """Top-1 accuracy of any engine (``batch -> logits``) over a preprocessed set."""
+    logits = np.concatenate([logits_of(images[i:i + batch]) for i in range(0, len(images), batch)])
     return float(np.mean(logits.argmax(1) == labels))
+
+
+def _ov_logits(compiled: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda batch: compiled(batch)[0]
 
 
 def export_int8(folder: Path, calibration: np.ndarray, checks: dict[str, CheckSet], *,
@@ -93,14 +107,15 @@ def export_int8(folder: Path, calibration: np.ndarray, checks: dict[str, CheckSe
         images, labels = checks[control]
         quantized = nncf.quantize_with_accuracy_control(
             f32, calib, nncf.Dataset(list(range(len(labels)))), subset_size=len(calibration),
-            validation_fn=lambda compiled, items: _accuracy(compiled, images[(idx := list(items))], labels[idx]),
+            validation_fn=lambda compiled, items: batched_accuracy(_ov_logits(compiled), images[(idx := list(items))],
+                                                                   labels[idx]),
             max_drop=tolerance / 100, drop_type=nncf.DropType.ABSOLUTE)
     seconds = time.perf_counter() - started
     scores: dict[str, dict[str, float]] = {}
     compiled = {name: core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
                 for name, m in (("f32", f32), ("int8", quantized))}
     for set_name, (images, labels) in checks.items():
-        acc = {name: _accuracy(c, images, labels) for name, c in compiled.items()}
+        acc = {name: batched_accuracy(_ov_logits(c), images, labels) for name, c in compiled.items()}
         scores[set_name] = {"n": len(labels), "f32": round(100 * acc["f32"], 2), "int8": round(100 * acc["int8"], 2),
                             "change_points": round(100 * (acc["int8"] - acc["f32"]), 2)}
     accepted = all(s["change_points"] >= -tolerance for s in scores.values())

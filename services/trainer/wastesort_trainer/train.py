@@ -84,8 +84,8 @@ def keep_freed_memory() -> bool:
     A training step allocates activation tensors of 50+ MB; glibc serves each from a fresh mmap and unmaps it
     on free, so the next step faults in and zeroes ~1.3 GB of new pages. On the 2-core AVX2 machine that was
     360 M page faults and 589 s of system time in a 46-minute default run. With mmap off and trimming only
-    above 2 GB, `benchmarks.profile_train` measured -4% a step and -23% for validation (-6% an epoch), for
-    ~1.2 GB more resident memory. No-op where libc is not glibc.
+    above 2 GB, `benchmarks.profile_train` measured -7% a step and -28% for validation (-9% an epoch), for
+    ~0.6 GB more resident memory (docs/benchmarks.md). No-op where libc is not glibc.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
