@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 DEFAULT_ARCHITECTURE = "tf_efficientnet_lite2"
 
@@ -77,6 +77,15 @@ class TrainConfig(BaseModel):
     # Off: at 0.5 (runs/cutmix-real, 2026-11-28) clean val 90.48%, shifted-val mean 85.3% and error
     # AUROC 0.824, against 90.5-92.1%, 85.2-86.0% and 0.843-0.873 for three runs without it.
     cutmix_p: float = Field(0.0, ge=0, le=1)
+    # LP-FT (issue #20): "probe" starts fine-tuning from a linear probe (logistic head on the untouched
+    # pretrained features, C on val, saved as ``out_dir/probe``) instead of a random head, so the first steps
+    # do not bend the features to fit a random head; frozen BatchNorm statistics keep the fine-tuned model in
+    # the pretrained one's basin, which WiSE-FT (``wise_alpha``) needs to interpolate between the two.
+    head_init: Literal["random", "probe"] = "random"
+    freeze_bn: bool = False
+    # WiSE-FT: the final weights are (1 - a) x probe + a x fine-tuned, every tensor; None keeps the fine-tuned
+    # weights. Needs head_init "probe" (a random head is not in the probe's basin: the blend collapses).
+    wise_alpha: float | None = Field(None, ge=0, le=1)
     drop_rate: float = 0.2
     drop_path_rate: float = 0.05
     patience: int = Field(4, ge=1)  # early stopping on val accuracy
@@ -89,6 +98,12 @@ class TrainConfig(BaseModel):
     # CPU it made a step ~1.35x faster but the whole epoch only ~5% faster, and the default recipe
     # reached 91.7% val with it against 94.8% in fp32.
     cpu_bf16: bool = False
+
+    @model_validator(mode="after")
+    def _wise_needs_probe(self) -> TrainConfig:
+        if self.wise_alpha is not None and self.head_init != "probe":
+            raise ValueError("wise_alpha blends with the linear probe: it needs head_init='probe'")
+        return self
 
 
 PRESETS: dict[str, dict[str, Any]] = {

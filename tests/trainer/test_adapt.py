@@ -15,7 +15,8 @@ from wastesort.data import load_samples
 from wastesort.queue import RetrainRequest
 from wastesort.settings import SHARED_MATERIAL
 from wastesort.store import LocalStore
-from wastesort_trainer.adapt import Head, SiteData, adapt_head, cv_folds, logistic_head
+from wastesort_trainer.adapt import SiteData, adapt_head, cv_folds
+from wastesort_trainer.features import Head, logistic_head
 from wastesort_trainer.models import load_classifier
 from wastesort_trainer.publish import SiteCheck, gate
 from wastesort_trainer.retrain import hold_back, run_retrain

@@ -25,7 +25,7 @@ def test_every_training_flag_reaches_the_config():
             "--schedule", "exp", "--ema-decay", "0.9", "--layer-decay", "0.8", "--balance", "loss",
             "--augment", "field", "--paste-p", "0.2", "--freeze-groups", "1", "--occlude-p", "0.3",
             "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--patch-p", "0.3",
-            "--seed", "7"]
+            "--head-init", "probe", "--freeze-bn", "--wise-alpha", "0.5", "--seed", "7"]
     cfg = _train_config(_parser().parse_args(args))
     dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help"}
     for key in dests:

@@ -9,17 +9,18 @@ from tests.utils.factories import real_samples
 from wastesort.card import read_card
 from wastesort.store import LocalStore
 from wastesort_trainer.evaluation import predict_logits
+from wastesort_trainer.features import probe_head
 from wastesort_trainer.models import load_classifier
 from wastesort_trainer.publish import publish_run
-from wastesort_trainer.starter import fit_head, fit_starter
+from wastesort_trainer.starter import fit_starter
 
 
-def test_fit_head_folds_the_standardisation_into_the_weights():
+def test_probe_head_folds_the_standardisation_into_the_weights():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 3, (6, 16))
     y = np.repeat(np.arange(6), 20)
     x = centres[y] * 5 + 40 + rng.normal(0, 1, (len(y), 16))  # far from zero mean, unit-free scale
-    head, c, acc = fit_head(x[::2], y[::2], x[1::2], y[1::2])
+    head, c, acc = probe_head(x[::2], y[::2], x[1::2], y[1::2])
     assert acc == 1.0 and c in (0.1, 0.3, 1.0, 3.0)
     assert ((x[1::2] @ head.weight.T + head.bias).argmax(1) == y[1::2]).all()  # raw features in, right answers
 

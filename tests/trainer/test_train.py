@@ -84,6 +84,34 @@ def test_frozen_leading_groups_keep_their_pretrained_weights_and_the_rest_learns
     assert any(not torch.equal(after[k].cpu(), start[k]) for k in learned)
 
 
+def test_lp_ft_starts_from_the_probe_keeps_batchnorm_statistics_and_wise_ft_blends_the_two_ends(tmp_path):
+    cfg = TrainConfig(**{**PRESETS["tiny"], "head_init": "probe", "freeze_bn": True, "wise_alpha": 0.25})
+    train, val = real_samples("train", 2), real_samples("val", 1)
+    result = run(cfg, train, val, tmp_path, show_bar=False)
+    probe = load_classifier(tmp_path / "probe").model.state_dict()
+    tuned = load_classifier(tmp_path / "finetuned").model.state_dict()
+    served = load_classifier(tmp_path / "best").model.state_dict()
+    # the probe is a fitted head on the untouched backbone: its head is not the zero init
+    assert probe["classifier.weight"].abs().sum() > 0
+    assert torch.equal(probe["conv_stem.weight"], build_model(cfg)[0].state_dict()["conv_stem.weight"])
+    # frozen BatchNorm: running statistics are the pretrained ones at both ends
+    stats = [k for k in probe if k.endswith("running_mean")]
+    assert stats and all(torch.equal(probe[k], tuned[k]) for k in stats)
+    # training moved the head, and the served weights are 0.75 x probe + 0.25 x fine-tuned
+    assert not torch.equal(probe["classifier.weight"], tuned["classifier.weight"])
+    for k in ("classifier.weight", "blocks.5.0.conv_pw.weight"):
+        torch.testing.assert_close(served[k], 0.75 * probe[k] + 0.25 * tuned[k])
+    assert result.card.metrics["wise_ft"]["alpha"] == 0.25
+    # finalizing again (a resumed run) blends from the kept fine-tuned end, not from the blend
+    again = run(cfg, train, val, tmp_path, show_bar=False)
+    torch.testing.assert_close(again.model.state_dict()["classifier.weight"].cpu(), served["classifier.weight"])
+
+
+def test_wise_ft_without_a_probe_head_is_refused():
+    with pytest.raises(ValueError, match="head_init"):
+        TrainConfig(wise_alpha=0.5)
+
+
 def test_freezing_every_group_is_refused_with_a_clear_error():
     model = build_model(TrainConfig(**PRESETS["tiny"]))[0]
     with pytest.raises(WastesortError, match="whole model"):

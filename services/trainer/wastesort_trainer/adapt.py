@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from wastesort import CLASSES
-from wastesort.card import DataConfig
 from wastesort.data import Sample
-from wastesort_trainer.evaluation import ImageCache, predict_logits, report_from_logits
+from wastesort_trainer.evaluation import ImageCache, report_from_logits
+from wastesort_trainer.features import Head, accuracy, extract, logistic_head
 from wastesort_trainer.models import LoadedModel, save_artifact
 from wastesort_trainer.publish import Finished
 from wastesort_trainer.train import Cancelled
@@ -36,65 +35,6 @@ SITE_SHARES = (0.3, 0.6)  # the site photos' share of the loss (the rest: TrashN
 C_GRID = (0.05, 0.3)  # inverse L2 strength on standardised features
 CV_FOLDS = 5
 REPORTED_VAL = ("accuracy", "macro_f1", "min_precision", "min_recall", "loss", "per_class", "confusion_matrix", "n")
-
-
-class PooledFeatures(torch.nn.Module):
-    """The classifier's input: what the head is refitted on (timm's ``pre_logits``)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-
-
-def _mirror(img: np.ndarray, _: int) -> np.ndarray:
-    return np.ascontiguousarray(img[:, ::-1])
-
-
-def extract(model: torch.nn.Module, samples: Sequence[Sample], data_cfg: DataConfig, *,
-            cache: ImageCache | None = None, mirrored: bool = False) -> np.ndarray:
-    """Pooled features (N, D) through the shared eval transform; ``mirrored`` flips each photo first."""
-    return predict_logits(PooledFeatures(model), samples, data_cfg, cache=cache, batch_size=32,
-                          alter=_mirror if mirrored else None)
-
-
-@dataclass
-class Head:
-    """A linear classifier on pooled features: logits = x @ weight.T + bias."""
-
-    weight: np.ndarray  # (C, D)
-    bias: np.ndarray  # (C,)
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return x @ self.weight.T + self.bias
-
-    @classmethod
-    def of(cls, model: torch.nn.Module) -> Head:
-        lin = model.get_classifier()
-        return cls(*(t.detach().cpu().numpy().astype(np.float64) for t in (lin.weight, lin.bias)))
-
-    def load_into(self, model: torch.nn.Module) -> None:
-        lin = model.get_classifier()
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(self.weight.astype(np.float32)))
-            lin.bias.copy_(torch.from_numpy(self.bias.astype(np.float32)))
-
-
-def logistic_head(x: np.ndarray, y: np.ndarray, *, c: float, sample_weight: np.ndarray | None = None,
-                  mean: np.ndarray | None = None, std: np.ndarray | None = None) -> Head:
-    """Multinomial logistic regression on standardised features, the standardisation folded into the
-    weights (the served model needs no extra layer). Every class gets an output even if absent from y."""
-    mean = x.mean(0) if mean is None else mean
-    std = (x.std(0) + 1e-6) if std is None else std
-    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if sample_weight is None else None)
-    clf.fit((x - mean) / std, y, sample_weight=sample_weight)
-    coef = np.zeros((len(CLASSES), x.shape[1]))
-    intercept = np.full(len(CLASSES), -1e3)  # a class with no example can never win
-    coef[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_])
-    intercept[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else [-clf.intercept_[0], clf.intercept_[0]]
-    return Head(coef / std, intercept - (coef * mean / std).sum(1))
 
 
 def balanced_weights(y: np.ndarray, total: float) -> np.ndarray:
@@ -137,10 +77,6 @@ def cv_folds(y: np.ndarray, folds: int = CV_FOLDS, seed: int = 0) -> list[np.nda
         slot[idx] = (np.arange(len(idx)) + offset) % folds
         offset += len(idx)
     return [np.flatnonzero(slot == f) for f in range(folds)]
-
-
-def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
-    return float((logits.argmax(1) == y).mean()) if len(y) else 0.0
 
 
 @dataclass

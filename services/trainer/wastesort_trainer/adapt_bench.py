@@ -20,8 +20,9 @@ import numpy as np
 
 from wastesort import CLASSES
 from wastesort.data import Sample, by_split, load_samples, stratified_head, validate
-from wastesort_trainer.adapt import REPLAY, Head, SiteData, accuracy, adapt_head, extract
+from wastesort_trainer.adapt import REPLAY, SiteData, adapt_head
 from wastesort_trainer.evaluation import ImageCache
+from wastesort_trainer.features import Head, accuracy, extract
 from wastesort_trainer.models import LoadedModel
 
 

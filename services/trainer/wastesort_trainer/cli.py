@@ -367,6 +367,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="share of photos given a belt motion blur on top of the augmentation")
     g.add_argument("--patch-p", type=float, dest="patch_p",
                    help="share of photos with flat-colour irregular patches in front (coloured clutter)")
+    g.add_argument("--head-init", choices=["random", "probe"], dest="head_init",
+                   help="probe: start fine-tuning from a linear probe on the untouched features (LP-FT)")
+    g.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, dest="freeze_bn", default=None,
+                   help="keep BatchNorm's running statistics at the pretrained ones")
+    g.add_argument("--wise-alpha", type=float, dest="wise_alpha",
+                   help="WiSE-FT: serve (1 - a) x probe + a x fine-tuned (needs --head-init probe)")
     g.add_argument("--seed", type=int)
 
 

@@ -186,5 +186,15 @@ def load_classifier(folder: Path | str, device: str | torch.device = "cpu") -> L
     return LoadedModel(model.to(device).eval(), card)
 
 
+def blend_weights(start: torch.nn.Module, tuned: torch.nn.Module, alpha: float) -> dict[str, torch.Tensor]:
+    """WiSE-FT: (1 - alpha) x start + alpha x tuned for every floating tensor (BatchNorm statistics included);
+    integer buffers (BatchNorm's batch counter) are the tuned model's."""
+    a, b = start.state_dict(), tuned.state_dict()
+    if a.keys() != b.keys():
+        raise WastesortError("cannot blend two models with different tensors")
+    return {k: ((1 - alpha) * a[k].float() + alpha * b[k].float()).to(b[k].dtype) if b[k].is_floating_point()
+            else b[k] for k in b}
+
+
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -19,29 +19,12 @@ import torch
 from wastesort import CLASSES
 from wastesort.card import ModelCard
 from wastesort.data import Sample, class_counts, fingerprint
-from wastesort_trainer.adapt import Head, accuracy, extract, logistic_head
 from wastesort_trainer.evaluation import ImageCache, report_from_logits
+from wastesort_trainer.features import PROBE_C_GRID, extract, probe_head
 from wastesort_trainer.models import create_backbone, default_data_config, default_weights, save_artifact
 from wastesort_trainer.publish import Finished
 
 log = logging.getLogger(__name__)
-
-C_GRID = (0.1, 0.3, 1.0, 3.0)  # inverse L2 strength, chosen on val
-
-
-def fit_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
-             ) -> tuple[Head, float, float]:
-    """(head, chosen C, val accuracy): the L2 strength chosen on val."""
-    best: tuple[Head, float, float] | None = None
-    for c in C_GRID:
-        head = logistic_head(x_train, y_train, c=c)
-        acc = accuracy(head.logits(x_val), y_val)
-        log.info("starter head C=%s: val accuracy %.4f", c, acc)
-        if best is None or acc > best[2]:
-            best = (head, c, acc)
-    assert best is not None
-    return best
-
 
 def fit_starter(train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, *,
                 architecture: str = "tf_efficientnet_lite2", input_size: int = 224) -> Finished:
@@ -60,13 +43,13 @@ def fit_starter(train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, *
     x_train = extract(model, train, card.pretrained_cfg, cache=cache)
     log.info("starter: %d train features in %.0f s", len(train), time.time() - started)
     x_val = extract(model, val, card.pretrained_cfg, cache=cache)
-    head, c, _ = fit_head(x_train, y_train, x_val, y_val)
+    head, c, _ = probe_head(x_train, y_train, x_val, y_val)
     head.load_into(model)
     val_report = report_from_logits(head.logits(x_val), y_val)
     card.metrics = {"val": {k: val_report[k] for k in ("accuracy", "macro_f1", "min_precision", "min_recall",
                                                        "loss", "per_class", "confusion_matrix", "n")},
                     "val_tta": False, "train_seconds": round(time.time() - started, 1)}
-    card.train_config = {"recipe": "starter", "head": "logistic_regression", "C": c, "C_grid": list(C_GRID),
+    card.train_config = {"recipe": "starter", "head": "logistic_regression", "C": c, "C_grid": list(PROBE_C_GRID),
                          "input_size": input_size}
     card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
                     "train_counts": dict(zip(CLASSES, class_counts(train).tolist(), strict=True))}

@@ -37,7 +37,10 @@ from wastesort_trainer.augment import train_transform
 from wastesort_trainer.backgrounds import BackgroundPool, load_pool
 from wastesort_trainer.composite import Compositor, occlude
 from wastesort_trainer.evaluation import Alter, ImageCache, ImageDataset, evaluate
+from wastesort_trainer.features import fit_probe
 from wastesort_trainer.models import (
+    LoadedModel,
+    blend_weights,
     create_backbone,
     default_data_config,
     default_weights,
@@ -189,6 +192,33 @@ def freeze_leading_groups(model: torch.nn.Module, n: int) -> None:
     log.info("froze %d parameter tensors in the first %d groups", len(frozen), n)
 
 
+def set_train_mode(model: torch.nn.Module, *, freeze_bn: bool) -> None:
+    """Training mode, with every BatchNorm layer left in eval mode when ``freeze_bn`` (its running statistics
+    stay the pretrained ones, so the model stays interpolable with the probe: see ``TrainConfig.wise_alpha``)."""
+    model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def start_from_probe(model: torch.nn.Module, card: ModelCard, train: Sequence[Sample], val: Sequence[Sample],
+                     out_dir: Path, cache: ImageCache) -> None:
+    """LP-FT's first half: fit a linear probe on the untouched features into ``model``'s head and keep that
+    model as ``out_dir/probe`` (the other end of the WiSE-FT blend). A resumed run reuses the saved probe."""
+    folder = out_dir / "probe"
+    if (folder / "config.json").is_file():
+        model.load_state_dict(load_classifier(folder).model.state_dict())
+        return
+    started = time.time()
+    _, c, acc = fit_probe(model, train, val, card.pretrained_cfg, cache=cache)
+    probe_card = card.model_copy(deep=True)
+    probe_card.description = "linear probe on the untouched pretrained features (LP-FT's starting point)"
+    probe_card.metrics = {"val": {"accuracy": acc}, "C": c}
+    save_artifact(model, probe_card, folder)
+    log.info("LP-FT: linear probe C=%s, val accuracy %.4f, in %.0f s", c, acc, time.time() - started)
+
+
 @dataclass
 class Progress:
     """Where a run stands between epochs: what a checkpoint saves and a resumed run starts from."""
@@ -220,7 +250,7 @@ def train_one_epoch(t: Trainee, loader: DataLoader, steps: int, progress: Progre
     """One pass over ``steps`` batches; returns mean loss, accuracy, the last learning rate and where the
     wall time went (loading + augmenting vs forward, backward and optimiser: on a 2-core CPU they compete)."""
     cfg, model, device = t.cfg, t.model, t.device
-    model.train()
+    set_train_mode(model, freeze_bn=cfg.freeze_bn)
     tot_loss, tot_ok, seen, lr = 0.0, 0, 0, 0.0
     spent = dict.fromkeys(("data", "forward", "backward", "optimizer"), 0.0)
     bar = tqdm(total=steps, desc=desc, disable=not show_bar, leave=False, dynamic_ncols=True)
@@ -308,6 +338,8 @@ def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: Imag
              progress: Progress, started: float, stopped_early: bool) -> TrainResult:
     """Reload the best weights, decide flip-TTA and the uncertainty rule on val, write the card."""
     best = load_classifier(out_dir / "best", device)
+    if cfg.wise_alpha is not None:
+        wise_ft(best, out_dir, cfg.wise_alpha, val, cache)
     val_report = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)
     use_tta = False
     if cfg.tta:  # flip TTA only when it helps on val (it can hurt: TrashNet photos have a lit side)
@@ -342,6 +374,9 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
 
     model, card = build_model(cfg)
     data_cfg = card.pretrained_cfg
+    cache = ImageCache()
+    if cfg.head_init == "probe":
+        start_from_probe(model, card, train, val, out_dir, cache)
     model = model.to(device).to(memory_format=torch.channels_last)
     freeze_leading_groups(model, cfg.freeze_groups)
     loss_weight = (torch.tensor(class_weights(train), dtype=torch.float32, device=device)
@@ -356,7 +391,6 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
 
     sampler = balanced_sampler(train, cfg.seed) if cfg.balance == "sampler" else None
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    cache = ImageCache()
     alter = background_replacement(train, cfg.paste_p, cfg.occlude_p) if cfg.paste_p or cfg.occlude_p else None
 
     def loader_at(size: int) -> DataLoader:
@@ -417,6 +451,25 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     if should_stop and should_stop():  # cancelled after the last step: calibration is minutes more
         raise Cancelled("training cancelled")
     return finalize(cfg, out_dir, val, cache, device, state, started, stopped_early)
+
+
+def wise_ft(best: LoadedModel, out_dir: Path, alpha: float, val: Sequence[Sample], cache: ImageCache) -> None:
+    """Blend the best fine-tuned weights with the probe (WiSE-FT) into ``best`` and ``out_dir/best``. The
+    fine-tuned end is kept as ``out_dir/finetuned`` and read back from there on a rerun, so finalizing twice
+    does not blend twice; the card records alpha and both ends' val accuracy."""
+    device = next(best.model.parameters()).device
+    tuned_dir = out_dir / "finetuned"
+    if (tuned_dir / "config.json").is_file():
+        best.model.load_state_dict(load_classifier(tuned_dir, device).model.state_dict())
+    else:
+        save_artifact(best.model, best.card, tuned_dir)
+    probe = load_classifier(out_dir / "probe", device)
+    tuned_val = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)["accuracy"]
+    best.model.load_state_dict(blend_weights(probe.model, best.model, alpha))
+    best.card.metrics["wise_ft"] = {"alpha": alpha, "finetuned_val_accuracy": tuned_val,
+                                    "probe_val_accuracy": (probe.card.metrics.get("val") or {}).get("accuracy")}
+    save_artifact(best.model, best.card, out_dir / "best")
+    log.info("WiSE-FT: %.2f x fine-tuned + %.2f x probe", alpha, 1 - alpha)
 
 
 def background_replacement(train: Sequence[Sample], p: float, occlude_p: float = 0.0) -> Alter:
