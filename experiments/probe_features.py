@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paste-p", type=float, default=0.5)
     ap.add_argument("--patch-p", type=float, default=0.5)
     ap.add_argument("--motion-blur-p", type=float, default=0.25)
+    ap.add_argument("--field-crops", type=float, nargs="*", default=[0.8, 0.65],
+                    help="also score the field set through a centre zoom (crop_pct < 1: the object fills more)")
     ap.add_argument("--report", default="reports/probe_features.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                 np.save(path, extract(model, samples, cfg, cache=cache))
                 print(f"{size} px {name}: {len(samples)} photos in {time.time() - t0:.0f} s", flush=True)
             f[name] = np.load(path)
+        for crop in args.field_crops:
+            path = cache_dir / f"{args.architecture}-{size}-field-crop{crop}.npy"
+            if not path.is_file():
+                np.save(path, extract(model, field, cfg.model_copy(update={"crop_pct": crop}), cache=cache))
+            f[f"field@{crop}"] = np.load(path)
         aug = []
         for k in range(args.copies):
             tag = f"p{args.paste_p}-q{args.patch_p}-m{args.motion_blur_p}-s{k}"
@@ -95,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         f["aug"] = np.concatenate(aug) if aug else np.zeros((0, f["train"].shape[1]), np.float32)
         feats[size] = f
 
-    def fit_and_score(xtr: np.ndarray, ytr: np.ndarray, xval: np.ndarray, xfield: np.ndarray) -> dict:
+    def fit_and_score(xtr: np.ndarray, ytr: np.ndarray, xval: np.ndarray, xfield: np.ndarray,
+                      zooms: dict[str, np.ndarray] | None = None) -> dict:
         best = None
         for c in C_GRID:
             head = logistic_head(xtr, ytr, c=c)
@@ -107,18 +115,29 @@ def main(argv: list[str] | None = None) -> int:
         pred = lf.argmax(1)
         per = {CLASSES[k]: f"{int(np.sum((pred == k) & (y['field'] == k)))}/{int(np.sum(y['field'] == k))}"
                for k in range(len(CLASSES))}
+        zoomed = {}
+        probs = [torch.from_numpy(lf).softmax(1).numpy()]
+        for name, xz in (zooms or {}).items():
+            lz = head.logits(xz)
+            probs.append(torch.from_numpy(lz).softmax(1).numpy())
+            zoomed[name] = round(100 * float(np.mean(lz.argmax(1) == y["field"])), 2)
+        if zooms:
+            zoomed["mean of whole frame + zooms"] = round(100 * float(np.mean(np.mean(probs, 0).argmax(1)
+                                                                            == y["field"])), 2)
         return {"C": c, "val": round(100 * va, 2), "field": round(100 * float(np.mean(pred == y["field"])), 2),
-                "field_per_class": per, "field_auroc": error_detection(lf, y["field"]).get("max_prob")}
+                "field_per_class": per, "field_auroc": error_detection(lf, y["field"]).get("max_prob"),
+                "field_zoomed": zoomed}
 
     rows = {}
     ycopies = np.tile(y["train"], args.copies)
     for size, f in feats.items():
-        rows[f"{size} plain"] = fit_and_score(f["train"], y["train"], f["val"], f["field"])
+        zooms = {k: v for k, v in f.items() if k.startswith("field@")}
+        rows[f"{size} plain"] = fit_and_score(f["train"], y["train"], f["val"], f["field"], zooms)
         if args.copies:
-            rows[f"{size} augmented x{args.copies}"] = fit_and_score(f["aug"], ycopies, f["val"], f["field"])
+            rows[f"{size} augmented x{args.copies}"] = fit_and_score(f["aug"], ycopies, f["val"], f["field"], zooms)
             rows[f"{size} plain + augmented"] = fit_and_score(np.concatenate([f["train"], f["aug"]]),
                                                               np.concatenate([y["train"], ycopies]),
-                                                              f["val"], f["field"])
+                                                              f["val"], f["field"], zooms)
     if len(feats) > 1:
         cat = {k: np.concatenate([feats[s][k] for s in feats], axis=1) for k in ("train", "val", "field", "aug")}
         rows["concat sizes, plain + augmented"] = fit_and_score(np.concatenate([cat["train"], cat["aug"]]),
@@ -126,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                 cat["val"], cat["field"])
     for name, r in rows.items():
         print(f"{name:36s} C={r['C']:<5} val {r['val']:6.2f}  field {r['field']:6.2f}  auroc {r['field_auroc']}"
-              f"  {r['field_per_class']}")
+              f"  {r['field_per_class']}  zoomed {r['field_zoomed']}")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows}, indent=1))
     return 0

@@ -19,8 +19,8 @@ import torch
 
 from wastesort.data import by_split, load_samples
 from wastesort.settings import get_settings
-from wastesort_trainer.evaluation import ImageCache, predict_logits, report_from_logits
-from wastesort_trainer.models import load_classifier
+from wastesort_trainer.evaluation import ImageCache, error_detection, predict_logits, report_from_logits
+from wastesort_trainer.models import blend_weights, load_classifier
 from wastesort_trainer.report import machine, save_json_report
 
 WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
@@ -28,9 +28,7 @@ WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 
 def blend(probe: torch.nn.Module, tuned: torch.nn.Module, a: float) -> torch.nn.Module:
     mixed = copy.deepcopy(tuned)
-    sp, st = probe.state_dict(), tuned.state_dict()
-    mixed.load_state_dict({k: ((1 - a) * sp[k].float() + a * st[k].float()).to(st[k].dtype)
-                           if st[k].is_floating_point() else st[k] for k in st})
+    mixed.load_state_dict(blend_weights(probe, tuned, a))
     return mixed.eval()
 
 
@@ -58,13 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         return round(100 * float(np.mean(p.argmax(1) == labels[split])), 2)
 
     ends = {k: (probs(probe.model, k), probs(tuned.model, k)) for k in sets}
-    rows = []
+    rows, wise_field = [], {}
     for a in WEIGHTS:
         mixed = blend(probe.model, tuned.model, a)
         row = {"a": a}
         for k in sets:
-            row[f"wise_{k}"] = acc(probs(mixed, k), k)
+            p = probs(mixed, k)
+            row[f"wise_{k}"] = acc(p, k)
             row[f"ensemble_{k}"] = acc((1 - a) * ends[k][0] + a * ends[k][1], k)
+            if k == "field":
+                wise_field[a] = p
+        row["wise_field_auroc_max_prob"] = error_detection(np.log(np.clip(wise_field[a], 1e-12, 1)),
+                                                           labels["field"])["max_prob"]
         rows.append(row)
         print(row, flush=True)
     out = {"machine": machine(), "probe": args.probe, "tuned": args.tuned, "rows": rows}
@@ -78,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p_test = (1 - a) * probs(probe.model, "test", test) + a * probs(tuned.model, "test", test)
         field_rep = report_from_logits(np.log(np.clip(
-            probs(blend(probe.model, tuned.model, a), "field") if kind == "wise"
-            else (1 - a) * ends["field"][0] + a * ends["field"][1], 1e-12, 1)), labels["field"])
+            wise_field[a] if kind == "wise" else (1 - a) * ends["field"][0] + a * ends["field"][1], 1e-12, 1)),
+            labels["field"])
         out[f"chosen_{kind}"] = {**best, "test": round(100 * float(np.mean(p_test.argmax(1) == y_test)), 2),
                                  "field_per_class_recall": field_rep["per_class"]}
         print(f"chosen {kind}: a = {a}: val {best[f'{kind}_val']}%, field {best[f'{kind}_field']}%, "

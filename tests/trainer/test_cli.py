@@ -23,7 +23,8 @@ def test_every_training_flag_reaches_the_config():
     args = ["--epochs", "3", "--architecture", "tf_efficientnet_lite0", "--weights", "none",
             "--input-size", "160", "--batch-size", "8", "--lr", "0.001", "--lr-decay", "0.7",
             "--schedule", "exp", "--ema-decay", "0.9", "--layer-decay", "0.8", "--balance", "loss",
-            "--augment", "field", "--paste-p", "0.2", "--freeze-groups", "1", "--occlude-p", "0.3",
+            "--augment", "field", "--paste-p", "0.2", "--paste-scale", "0.3", "0.9", "--freeze-groups", "1",
+            "--occlude-p", "0.3",
             "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--patch-p", "0.3",
             "--head-init", "probe", "--freeze-bn", "--wise-alpha", "0.5", "--seed", "7"]
     cfg = _train_config(_parser().parse_args(args))

@@ -358,6 +358,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--balance", choices=["sampler", "loss", "none"])
     g.add_argument("--augment", choices=["field", "robust", "strong", "basic", "none"])
     g.add_argument("--paste-p", type=float, dest="paste_p", help="share of photos pasted on new backgrounds")
+    g.add_argument("--paste-scale", type=float, nargs=2, dest="paste_scale", metavar=("MIN", "MAX"),
+                   help="pasted object's size as a share of the canvas side")
     g.add_argument("--freeze-groups", type=int, dest="freeze_groups",
                    help="keep the stem and the first stages frozen (timm coarse groups, stem = 1)")
     g.add_argument("--occlude-p", type=float, dest="occlude_p",

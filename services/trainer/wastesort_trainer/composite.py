@@ -77,7 +77,8 @@ def paste(image: np.ndarray, mask: np.ndarray, background: np.ndarray, rng: np.r
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-# Training pastes a little larger: the random crop that follows must not miss the object.
+# Training pastes a little larger: the random crop that follows must not miss the object
+# (``TrainConfig.paste_scale`` sets the range; this is its default).
 TRAIN_PASTE = PasteParams(scale=(0.5, 0.95))
 
 

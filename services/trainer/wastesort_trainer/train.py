@@ -7,6 +7,7 @@ label smoothing, EMA of weights, class balancing, early stopping on val, checkpo
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from wastesort.recipe import TrainConfig
 from wastesort.settings import get_settings
 from wastesort_trainer.augment import train_transform
 from wastesort_trainer.backgrounds import BackgroundPool, load_pool
-from wastesort_trainer.composite import Compositor, occlude
+from wastesort_trainer.composite import TRAIN_PASTE, Compositor, occlude
 from wastesort_trainer.evaluation import Alter, ImageCache, ImageDataset, evaluate
 from wastesort_trainer.features import fit_probe
 from wastesort_trainer.models import (
@@ -211,12 +212,13 @@ def start_from_probe(model: torch.nn.Module, card: ModelCard, train: Sequence[Sa
         model.load_state_dict(load_classifier(folder).model.state_dict())
         return
     started = time.time()
-    _, c, acc = fit_probe(model, train, val, card.pretrained_cfg, cache=cache)
+    _, c, acc, scale = fit_probe(model, train, val, card.pretrained_cfg, cache=cache)
     probe_card = card.model_copy(deep=True)
     probe_card.description = "linear probe on the untouched pretrained features (LP-FT's starting point)"
-    probe_card.metrics = {"val": {"accuracy": acc}, "C": c}
+    probe_card.metrics = {"val": {"accuracy": acc}, "C": c, "logit_scale": scale}
     save_artifact(model, probe_card, folder)
-    log.info("LP-FT: linear probe C=%s, val accuracy %.4f, in %.0f s", c, acc, time.time() - started)
+    log.info("LP-FT: linear probe C=%s, logit scale %.3f, val accuracy %.4f, in %.0f s", c, scale, acc,
+             time.time() - started)
 
 
 @dataclass
@@ -375,7 +377,9 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     model, card = build_model(cfg)
     data_cfg = card.pretrained_cfg
     cache = ImageCache()
-    if cfg.head_init == "probe":
+    if cfg.head_init == "probe" and not cfg.init_from:  # a published model's head is already fitted
+        if progress:
+            progress({"stage": "probe", "images": len(train) + len(val)})
         start_from_probe(model, card, train, val, out_dir, cache)
     model = model.to(device).to(memory_format=torch.channels_last)
     freeze_leading_groups(model, cfg.freeze_groups)
@@ -391,7 +395,8 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
 
     sampler = balanced_sampler(train, cfg.seed) if cfg.balance == "sampler" else None
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    alter = background_replacement(train, cfg.paste_p, cfg.occlude_p) if cfg.paste_p or cfg.occlude_p else None
+    alter = (background_replacement(train, cfg.paste_p, cfg.occlude_p, scale=cfg.paste_scale)
+             if cfg.paste_p or cfg.occlude_p else None)
 
     def loader_at(size: int) -> DataLoader:
         dcfg = data_cfg.model_copy(update={"input_size": size})
@@ -472,13 +477,15 @@ def wise_ft(best: LoadedModel, out_dir: Path, alpha: float, val: Sequence[Sample
     log.info("WiSE-FT: %.2f x fine-tuned + %.2f x probe", alpha, 1 - alpha)
 
 
-def background_replacement(train: Sequence[Sample], p: float, occlude_p: float = 0.0) -> Alter:
+def background_replacement(train: Sequence[Sample], p: float, occlude_p: float = 0.0,
+                           scale: tuple[float, float] = TRAIN_PASTE.scale) -> Alter:
     """Paste each training object on a random training-part background with probability ``p``, then
     (with probability ``occlude_p``) one or two other training objects on top of it."""
     settings = get_settings()
     masks = MaskCache(settings.data.cache_dir / "masks")
     masks.warm([s.path for s in train], workers=min(4, os.cpu_count() or 1))
-    compositor = Compositor(load_pool(settings.data.backgrounds, "train") if p > 0 else BackgroundPool(), p)
+    compositor = Compositor(load_pool(settings.data.backgrounds, "train") if p > 0 else BackgroundPool(), p,
+                            dataclasses.replace(TRAIN_PASTE, scale=tuple(scale)))
     others = ImageCache()
 
     def alter(img: np.ndarray, i: int) -> np.ndarray:
