@@ -1,7 +1,7 @@
 import argparse
 
 from wastesort.recipe import TrainConfig
-from wastesort_trainer.cli import _train_args, _train_config
+from wastesort_trainer.cli import _train_args, _train_config, main
 
 NOT_CONFIG = {"config", "data", "limit", "out", "preset"}
 
@@ -26,9 +26,11 @@ def test_every_training_flag_reaches_the_config():
             "--augment", "field", "--paste-p", "0.2", "--paste-scale", "0.3", "0.9", "--freeze-groups", "1",
             "--occlude-p", "0.3",
             "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--patch-p", "0.3",
-            "--head-init", "probe", "--freeze-bn", "--wise-alpha", "0.5", "--seed", "7"]
+            "--head-init", "random", "--no-freeze-bn", "--seed", "7"]
     cfg = _train_config(_parser().parse_args(args))
-    dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help"}
+    dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help", "wise_alpha"}
+    # --wise-alpha needs the probe head, so it is checked on the default (probe) recipe
+    assert _train_config(_parser().parse_args(["--wise-alpha", "0.5"])).wise_alpha == 0.5
     for key in dests:
         assert getattr(cfg, key) != getattr(defaults, key), f"--{key} did not reach TrainConfig"
     assert (cfg.cutmix_p, cfg.occlude_p, cfg.motion_blur_p, cfg.augment, cfg.seed) == (0.25, 0.3, 0.4, "field", 7)
@@ -37,3 +39,10 @@ def test_every_training_flag_reaches_the_config():
 def test_flags_override_the_preset_and_unset_flags_keep_it():
     cfg = _train_config(_parser().parse_args(["--preset", "quick", "--cutmix-p", "0.5"]))
     assert cfg.cutmix_p == 0.5 and cfg.input_size == 176 and cfg.augment == "basic"
+
+
+def test_a_bad_recipe_value_is_a_clear_error_not_a_traceback(capsys):
+    assert main(["train", "--preset", "tiny", "--head-init", "random", "--wise-alpha", "0.5"]) == 2
+    assert "invalid recipe" in capsys.readouterr().err
+    assert main(["train", "--preset", "tiny", "--lr", "-1"]) == 2
+    assert "lr: Input should be greater than 0" in capsys.readouterr().err

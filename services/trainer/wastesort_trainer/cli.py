@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 
 from wastesort import WastesortError
@@ -479,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except WastesortError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except pydantic.ValidationError as exc:  # a recipe value out of range or a contradictory pair of flags
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'recipe'}: {e['msg']}" for e in exc.errors())
+        print(f"error: invalid recipe: {problems}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last epoch", file=sys.stderr)
