@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import timm.optim
@@ -27,7 +25,7 @@ from wastesort_trainer.adapt_bench import shot_folds
 from wastesort_trainer.augment import train_transform
 from wastesort_trainer.evaluation import ImageCache, ImageDataset, predict_logits
 from wastesort_trainer.models import load_classifier
-from wastesort_trainer.report import machine
+from wastesort_trainer.report import machine, save_json_report
 from wastesort_trainer.train import freeze_leading_groups, set_train_mode
 
 
@@ -98,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"k={k}: site rest {np.mean([r['site_rest'] for r in sel]):.3f} (before "
               f"{np.mean([r['base_site_rest'] for r in sel]):.3f}), val {np.mean([r['val'] for r in sel]):.3f} "
               f"(before {base_val:.3f}), {np.mean([r['seconds'] for r in sel]):.0f} s a fold")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows}, indent=1))
+    save_json_report(args.report, {"machine": machine(), "args": vars(args), "rows": rows})
     return 0
 
 

@@ -14,9 +14,7 @@ Features are cached under var/cache/features so variants can be re-scored withou
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +27,7 @@ from wastesort_trainer.augment import train_transform
 from wastesort_trainer.evaluation import ImageCache, ImageDataset, error_detection
 from wastesort_trainer.features import PooledFeatures, extract, logistic_head
 from wastesort_trainer.models import create_backbone, default_data_config, default_weights
-from wastesort_trainer.report import machine
+from wastesort_trainer.report import machine, save_json_report
 from wastesort_trainer.train import background_replacement
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -146,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         print(f"{name:36s} C={r['C']:<5} val {r['val']:6.2f}  field {r['field']:6.2f}  auroc {r['field_auroc']}"
               f"  {r['field_per_class']}  zoomed {r['field_zoomed']}")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows}, indent=1))
+    save_json_report(args.report, {"machine": machine(), "args": vars(args), "rows": rows})
     return 0
 
 
