@@ -109,7 +109,7 @@ def test_lp_ft_starts_from_the_probe_keeps_batchnorm_statistics_and_wise_ft_blen
 
 def test_wise_ft_without_a_probe_head_is_refused():
     with pytest.raises(ValueError, match="head_init"):
-        TrainConfig(wise_alpha=0.5)
+        TrainConfig(head_init="random", wise_alpha=0.5)
 
 
 def test_freezing_every_group_is_refused_with_a_clear_error():

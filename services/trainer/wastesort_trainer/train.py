@@ -177,7 +177,8 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, ModelCard]:
 
 
 def freeze_leading_groups(model: torch.nn.Module, n: int) -> None:
-    """Stop gradients for the first ``n`` coarse groups (stem first); BatchNorm statistics still adapt."""
+    """Stop gradients for the first ``n`` coarse groups (stem first); their BatchNorm statistics still adapt
+    unless ``freeze_bn``."""
     if n <= 0:
         return
     matcher = getattr(model, "group_matcher", None)
@@ -368,6 +369,9 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     (out_dir / "train_config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
     if not train or not val:
         raise WastesortError(f"need training and validation images (got {len(train)} train, {len(val)} val)")
+    if cfg.freeze_bn and cfg.lr > 1e-3:
+        log.warning("lr %.0e with frozen BatchNorm: at 1e-3 and 3e-3 the first steps wrecked the features "
+                    "(docs/experiments.md); 3e-4 is the default, or add --no-freeze-bn", cfg.lr)
     seed_everything(cfg.seed)
     keep_freed_memory()
     device = pick_device()

@@ -202,7 +202,8 @@ async function watchJob(id) {
     if (p.epoch && p.epochs) { bar.max = p.epochs; bar.value = p.epoch; }
     if (p.stage === "adapt") { bar.max = p.of; bar.value = p.tried; }
     const stage = { data: `preparing ${p.train} training photos`, features: `reading ${p.images} ${p.part} photos`,
-                    adapt: `fitting the site head ${p.tried}/${p.of}` }[p.stage] || p.stage;
+                    adapt: `fitting the site head ${p.tried}/${p.of}`,
+                    probe: `fitting the starting head on ${p.images} photos` }[p.stage] || p.stage;
     status.textContent = `Job ${id}: ${job.state}` + (p.epoch ? ` · epoch ${p.epoch}/${p.epochs}, val accuracy ${pct(p.val_acc)}`
       : p.stage ? ` · ${stage}` : "");
     if (job.state === "SUCCESS") {
