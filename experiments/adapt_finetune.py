@@ -29,9 +29,10 @@ from wastesort_trainer.report import machine, save_json_report
 from wastesort_trainer.train import freeze_leading_groups, set_train_mode
 
 
-def batches(ds: ImageDataset, n: int, gen: torch.Generator):
+def endless(ds: ImageDataset, gen: torch.Generator):
+    """(image, label) pairs, reshuffled each pass, for as long as asked."""
     while True:
-        for i in torch.randperm(len(ds), generator=gen).tolist()[: n]:
+        for i in torch.randperm(len(ds), generator=gen).tolist():
             yield ds[i]
 
 
@@ -70,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             opt = timm.optim.create_optimizer_v2(model, "adamw", lr=args.lr, weight_decay=0.02)
             crit = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
             gen = torch.Generator().manual_seed(fold)
-            src = [batches(ImageDataset([site[i] for i in labelled], aug, cache), 10**9, gen),
-                   batches(ImageDataset(replay, aug, cache), 10**9, gen)]
+            src = [endless(ImageDataset([site[i] for i in labelled], aug, cache), gen),
+                   endless(ImageDataset(replay, aug, cache), gen)]
             half = args.batch // 2
             for _ in range(args.steps):
                 items = [next(src[0]) for _ in range(half)] + [next(src[1]) for _ in range(half)]
-                x = torch.stack([torch.from_numpy(np.asarray(a)) if not torch.is_tensor(a) else a for a, _ in items])
+                x = torch.stack([a for a, _ in items])
                 y = torch.tensor([b for _, b in items])
                 set_train_mode(model, freeze_bn=True)
                 loss = crit(model(x.contiguous(memory_format=torch.channels_last)), y)

@@ -14,6 +14,7 @@ Features are cached under var/cache/features so variants can be re-scored withou
 from __future__ import annotations
 
 import argparse
+import random
 import time
 
 import numpy as np
@@ -37,8 +38,7 @@ C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 def augmented_features(model: torch.nn.Module, train, data_cfg, cache: ImageCache, *, seed: int,
                        paste_p: float, patch_p: float, motion_blur_p: float) -> np.ndarray:
     torch.manual_seed(seed)
-    import random
-    random.seed(seed)
+    random.seed(seed)  # background_replacement draws its per-photo generators from python's random
     alter = background_replacement(train, paste_p) if paste_p else None
     ds = ImageDataset(train, train_transform(data_cfg, strength="robust", motion_blur_p=motion_blur_p,
                                              patch_p=patch_p), cache, alter)

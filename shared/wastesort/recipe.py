@@ -85,9 +85,10 @@ class TrainConfig(BaseModel):
     # the first steps do not bend the features to fit a random head (scratch modes only: a finetune job starts
     # from a fitted head). Frozen BatchNorm statistics keep the model in the pretrained one's basin (WiSE-FT
     # needs that); they need the low learning rate below: at 1e-3 and 3e-3 Adam's first steps wrecked the
-    # features (batch loss 1.6 -> 12-22). Default since 2026-12-06 (runs/lpft, docs/experiments.md): field set
-    # 49.3% against 41.3 / 42.7% for two runs of the random-head recipe at 3e-3, val 91.27% (91.67%), test
-    # 91.70% (92.69 / 91.11%); the same step time.
+    # features (batch loss 1.6 -> 12-22). Default since 2026-12-06 (runs/lpft + runs/lpft-s1, docs/experiments.md;
+    # `wastesort evaluate`, flip-TTA as val chose): field set 48.0 / 48.0% against 41.3 / 42.7% for two runs
+    # of the random-head recipe at 3e-3, TrashNet val 91.27 / 94.05% (91.67 / 91.67%), test 92.29 / 91.50%
+    # (92.69 / 91.11%); the same step time (2-core Zen 5 AVX-512/BF16 machine: 0.93 vs 0.88 s).
     head_init: Literal["random", "probe"] = "probe"
     freeze_bn: bool = True
     # WiSE-FT: the final weights are (1 - a) x probe + a x fine-tuned, every tensor; None keeps the fine-tuned

@@ -342,7 +342,7 @@ def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: Imag
     """Reload the best weights, decide flip-TTA and the uncertainty rule on val, write the card."""
     best = load_classifier(out_dir / "best", device)
     if cfg.wise_alpha is not None:
-        wise_ft(best, out_dir, cfg.wise_alpha, val, cache)
+        wise_ft(best, out_dir, cfg.wise_alpha)
     val_report = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)
     use_tta = False
     if cfg.tta:  # flip TTA only when it helps on val (it can hurt: TrashNet photos have a lit side)
@@ -462,21 +462,18 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     return finalize(cfg, out_dir, val, cache, device, state, started, stopped_early)
 
 
-def wise_ft(best: LoadedModel, out_dir: Path, alpha: float, val: Sequence[Sample], cache: ImageCache) -> None:
+def wise_ft(best: LoadedModel, out_dir: Path, alpha: float) -> None:
     """Blend the best fine-tuned weights with the probe (WiSE-FT) into ``best`` and ``out_dir/best``. The
     fine-tuned end is kept as ``out_dir/finetuned`` and read back from there on a rerun, so finalizing twice
-    does not blend twice; the card records alpha and both ends' val accuracy."""
+    does not blend twice; the card records alpha and both ends' val accuracy (from their own cards)."""
     device = next(best.model.parameters()).device
     tuned_dir = out_dir / "finetuned"
-    if (tuned_dir / "config.json").is_file():
-        best.model.load_state_dict(load_classifier(tuned_dir, device).model.state_dict())
-    else:
+    if not (tuned_dir / "config.json").is_file():
         save_artifact(best.model, best.card, tuned_dir)
-    probe = load_classifier(out_dir / "probe", device)
-    tuned_val = evaluate(best.model, val, best.card.pretrained_cfg, cache=cache)["accuracy"]
-    best.model.load_state_dict(blend_weights(probe.model, best.model, alpha))
-    best.card.metrics["wise_ft"] = {"alpha": alpha, "finetuned_val_accuracy": tuned_val,
-                                    "probe_val_accuracy": (probe.card.metrics.get("val") or {}).get("accuracy")}
+    tuned, probe = load_classifier(tuned_dir, device), load_classifier(out_dir / "probe", device)
+    best.model.load_state_dict(blend_weights(probe.model, tuned.model, alpha))
+    best.card.metrics["wise_ft"] = {"alpha": alpha, "finetuned_val_accuracy": tuned.card.metrics["val"]["accuracy"],
+                                    "probe_val_accuracy": probe.card.metrics["val"]["accuracy"]}
     save_artifact(best.model, best.card, out_dir / "best")
     log.info("WiSE-FT: %.2f x fine-tuned + %.2f x probe", alpha, 1 - alpha)
 
