@@ -94,6 +94,10 @@ class TrainConfig(BaseModel):
     # WiSE-FT: the final weights are (1 - a) x probe + a x fine-tuned, every tensor; None keeps the fine-tuned
     # weights. Needs head_init "probe" (a random head is not in the probe's basin: the blend collapses).
     wise_alpha: float | None = Field(None, ge=0, le=1)
+    # L2-SP (Li et al. 2018), decoupled like AdamW's decay: after every step each trainable tensor moves
+    # lr x sp_decay of the way back to where the run started (pretrained backbone, probe head), so fine-tuning
+    # can only bend the features as far as the loss keeps paying for. 0 disables.
+    sp_decay: float = Field(0.0, ge=0)
     drop_rate: float = 0.2
     drop_path_rate: float = 0.05
     patience: int = Field(4, ge=1)  # early stopping on val accuracy
@@ -111,6 +115,8 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         if not 0.05 <= self.paste_scale[0] <= self.paste_scale[1] <= 1:
             raise ValueError("paste_scale must be (min, max) with 0.05 <= min <= max <= 1")
+        if self.sp_decay and self.lr * self.sp_decay >= 1:
+            raise ValueError("lr x sp_decay must be < 1 (each step pulls that share of the way back)")
         if self.wise_alpha is not None and self.head_init != "probe":
             raise ValueError("wise_alpha blends with the linear probe: it needs head_init='probe'")
         return self

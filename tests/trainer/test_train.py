@@ -18,6 +18,7 @@ from wastesort_trainer.train import (
     class_weights,
     cutmix,
     freeze_leading_groups,
+    pull_to_start,
     run,
 )
 
@@ -105,6 +106,32 @@ def test_lp_ft_starts_from_the_probe_keeps_batchnorm_statistics_and_wise_ft_blen
     # finalizing again (a resumed run) blends from the kept fine-tuned end, not from the blend
     again = run(cfg, train, val, tmp_path, show_bar=False)
     torch.testing.assert_close(again.model.state_dict()["classifier.weight"].cpu(), served["classifier.weight"])
+
+
+def test_pull_to_start_moves_each_tensor_its_groups_share_of_the_way_back():
+    near, far = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([{"params": [near], "lr": 0.1}, {"params": [far], "lr": 0.01}])
+    start = {near: torch.zeros(3), far: torch.zeros(3)}
+    with torch.no_grad():
+        near.fill_(1.0)
+        far.fill_(1.0)
+    pull_to_start(opt, start, 5.0)
+    torch.testing.assert_close(near.detach(), torch.full((3,), 0.5))
+    torch.testing.assert_close(far.detach(), torch.full((3,), 0.95))
+
+
+def test_l2_sp_keeps_the_fine_tuned_weights_nearer_the_start(tmp_path):
+    base = {**PRESETS["tiny"], "lr": 1e-2, "freeze_bn": False, "max_steps_per_epoch": 3, "warmup_epochs": 0}
+    train, val = real_samples("train", 2), real_samples("val", 1)
+    start = {k: v for k, v in build_model(TrainConfig(**base))[0].named_parameters() if k.startswith("blocks.5.")}
+    drift = {}
+    for sp in (0.0, 80.0):
+        result = run(TrainConfig(**base, sp_decay=sp), train, val, tmp_path / str(sp), show_bar=False)
+        after = result.model.state_dict()
+        drift[sp] = sum(float((after[k].cpu() - start[k]).norm()) for k in start)
+    assert 0 < drift[80.0] < 0.5 * drift[0.0]
+    with pytest.raises(ValueError, match="sp_decay"):
+        TrainConfig(lr=1e-2, sp_decay=100.0)
 
 
 def test_wise_ft_without_a_probe_head_is_refused():

@@ -376,6 +376,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="keep BatchNorm's running statistics at the pretrained ones")
     g.add_argument("--wise-alpha", type=float, dest="wise_alpha",
                    help="WiSE-FT: serve (1 - a) x probe + a x fine-tuned (needs --head-init probe)")
+    g.add_argument("--sp-decay", type=float, dest="sp_decay",
+                   help="L2-SP: pull the trainable weights back toward the starting ones (0: off)")
     g.add_argument("--seed", type=int)
 
 

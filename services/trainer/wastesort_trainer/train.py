@@ -222,6 +222,22 @@ def start_from_probe(model: torch.nn.Module, card: ModelCard, train: Sequence[Sa
              time.time() - started)
 
 
+def start_point(model: torch.nn.Module) -> dict[torch.nn.Parameter, torch.Tensor]:
+    """A copy of every trainable tensor as the run starts: where L2-SP pulls back to."""
+    return {p: p.detach().clone() for p in model.parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def pull_to_start(opt: torch.optim.Optimizer, start: dict[torch.nn.Parameter, torch.Tensor], strength: float) -> None:
+    """L2-SP's decoupled step: each tensor moves its group's lr x ``strength`` of the way back to its start, so
+    the pull follows the schedule and the layer-wise decay (a lower layer moves less and is pulled less)."""
+    for group in opt.param_groups:
+        rate = group["lr"] * strength
+        for p in group["params"]:
+            if p in start:
+                p.lerp_(start[p], rate)
+
+
 @dataclass
 class Progress:
     """Where a run stands between epochs: what a checkpoint saves and a resumed run starts from."""
@@ -246,6 +262,7 @@ class Trainee:
     device: torch.device
     use_amp: bool
     mix_gen: torch.Generator
+    start: dict[torch.nn.Parameter, torch.Tensor] | None = None  # L2-SP's anchor (cfg.sp_decay > 0)
 
 
 def train_one_epoch(t: Trainee, loader: DataLoader, steps: int, progress: Progress, *, desc: str,
@@ -284,6 +301,8 @@ def train_one_epoch(t: Trainee, loader: DataLoader, steps: int, progress: Progre
         tick = _lap(spent, "backward", tick)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         t.opt.step()
+        if t.start is not None:
+            pull_to_start(t.opt, t.start, cfg.sp_decay)
         progress.step += 1
         if t.ema is not None:
             t.ema.update(model, step=progress.step)
@@ -395,7 +414,8 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
         opt=timm.optim.create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            layer_decay=cfg.layer_decay),
         criterion=torch.nn.CrossEntropyLoss(weight=loss_weight, label_smoothing=cfg.label_smoothing),
-        use_amp=(cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu" and cpu_has_bf16()))
+        use_amp=(cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu" and cpu_has_bf16()),
+        start=start_point(model) if cfg.sp_decay else None)
 
     sampler = balanced_sampler(train, cfg.seed) if cfg.balance == "sampler" else None
     workers = cfg.workers if cfg.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
