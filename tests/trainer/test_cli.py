@@ -26,7 +26,7 @@ def test_every_training_flag_reaches_the_config():
             "--augment", "field", "--paste-p", "0.2", "--paste-scale", "0.3", "0.9", "--freeze-groups", "1",
             "--occlude-p", "0.3",
             "--cutmix-p", "0.25", "--motion-blur-p", "0.4", "--patch-p", "0.3",
-            "--head-init", "random", "--no-freeze-bn", "--sp-decay", "10", "--seed", "7"]
+            "--head-init", "random", "--no-freeze-bn", "--sp-decay", "10", "--time-budget", "30", "--seed", "7"]
     cfg = _train_config(_parser().parse_args(args))
     dests = {a.dest for a in _parser()._actions} - NOT_CONFIG - {"help", "wise_alpha"}
     # --wise-alpha needs the probe head, so it is checked on the default (probe) recipe

@@ -13,11 +13,13 @@ from wastesort.recipe import PRESETS, TrainConfig
 from wastesort_trainer.export import export_onnx
 from wastesort_trainer.models import load_classifier
 from wastesort_trainer.train import (
+    _lr_factor,
     balanced_sampler,
     build_model,
     class_weights,
     cutmix,
     freeze_leading_groups,
+    plan_epochs,
     pull_to_start,
     run,
 )
@@ -70,6 +72,27 @@ def test_progressive_resizing_trains_small_first_and_serves_at_full_size(tmp_pat
     again = run(TrainConfig(**{**PRESETS["tiny"], "low_res_epochs": 1, "low_res_size": 96}),
                 real_samples("train", 1), real_samples("val", 1), tmp_path / "b", show_bar=False)
     assert again.history[0]["train_size"] == 64
+
+
+def test_the_time_budget_plans_the_epochs_that_fit_and_only_ever_shortens():
+    cfg = TrainConfig(epochs=20, time_budget_min=45, calibrate=True)
+    # the default on a family 23 model 1 EPYC: probe + masks ~6 min, then 3.3 min epochs with 16 s of val
+    assert plan_epochs(cfg, 1, 6 * 60 + 200, 200, 16) == 1 + int((45 * 60 - 560 - 8 * 16) // 200) == 11
+    assert plan_epochs(cfg, 1, 60, 50, 5) == 20  # a fast CPU keeps the whole schedule
+    assert plan_epochs(cfg, 5, 600, 60, 5, planned=11) == 11  # a faster pace later does not lengthen it
+    assert plan_epochs(cfg, 5, 44 * 60, 200, 16, planned=11) == 5  # over budget: stop after this epoch
+    assert plan_epochs(cfg.model_copy(update={"time_budget_min": 0}), 1, 1e6, 1e3, 10) == 20  # 0: no bound
+    quick = TrainConfig(**PRESETS["quick"])  # no calibration: less is held back for the end
+    assert plan_epochs(quick, 1, 150, 140, 10) == 4
+
+
+def test_a_run_over_its_time_budget_ends_its_schedule_early_and_records_why(tmp_path):
+    cfg = TrainConfig(**{**PRESETS["tiny"], "epochs": 3, "time_budget_min": 1e-4, "warmup_epochs": 0})
+    result = run(cfg, real_samples("train", 1), real_samples("val", 1), tmp_path, show_bar=False)
+    assert [h["planned_epochs"] for h in result.history] == [1]
+    assert result.card.metrics["epochs"] == {"run": 1, "planned": 1, "time_budget_min": 1e-4}
+    # a shortened plan ends the cosine schedule at its last epoch: the floor lr there, not mid-way
+    assert _lr_factor(cfg, 3, 2, epochs=2) < 0.2 < 0.5 < _lr_factor(cfg, 3, 2, epochs=3)
 
 
 def test_frozen_leading_groups_keep_their_pretrained_weights_and_the_rest_learns(tmp_path):

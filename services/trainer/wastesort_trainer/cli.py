@@ -378,6 +378,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="WiSE-FT: serve (1 - a) x probe + a x fine-tuned (needs --head-init probe)")
     g.add_argument("--sp-decay", type=float, dest="sp_decay",
                    help="L2-SP: pull the trainable weights back toward the starting ones (0: off)")
+    g.add_argument("--time-budget", type=float, dest="time_budget_min", metavar="MIN",
+                   help="finish within MIN minutes: fewer epochs (a shorter schedule) on a slow CPU (0: no bound)")
     g.add_argument("--seed", type=int)
 
 

@@ -127,13 +127,13 @@ def _loader(ds: Dataset, *, batch_size: int, workers: int, sampler=None, shuffle
                       pin_memory=torch.cuda.is_available())
 
 
-def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int) -> float:
     warm = cfg.warmup_epochs * steps_per_epoch
     if step < warm:
         return (step + 1) / warm
     if cfg.schedule == "exp":
         return cfg.lr_decay ** (step / steps_per_epoch)
-    total = cfg.epochs * steps_per_epoch
+    total = epochs * steps_per_epoch
     t = min(1.0, (step - warm) / max(1.0, total - warm))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
@@ -248,6 +248,26 @@ class Progress:
     best_loss: float = float("inf")
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    planned: int | None = None  # epochs the time budget allows (None: cfg.epochs)
+
+
+# what finalize costs after the last epoch, in val passes: plain + flip-TTA, and the shifted-val
+# calibration (the default run on the family 23 model 1 EPYC: 119 s after its last epoch, val pass 16 s)
+FINALIZE_VAL_PASSES = 2
+CALIBRATE_VAL_PASSES = 6
+
+
+def plan_epochs(cfg: TrainConfig, done: int, elapsed_s: float, epoch_s: float, val_s: float,
+                planned: int | None = None) -> int:
+    """How many epochs the run can have and still write its model inside ``cfg.time_budget_min``, at the
+    pace of its last epoch. Never more than ``planned`` (the schedule only ever shortens) nor fewer than
+    ``done``: a slow machine gets a shorter cosine schedule instead of a run that overshoots by half."""
+    limit = planned or cfg.epochs
+    if not cfg.time_budget_min:
+        return limit
+    reserve = val_s * (FINALIZE_VAL_PASSES + (CALIBRATE_VAL_PASSES if cfg.calibrate else 0))
+    left = cfg.time_budget_min * 60 - elapsed_s - reserve
+    return max(done, min(limit, done + int(left // max(epoch_s, 1e-6))))
 
 
 @dataclass
@@ -284,7 +304,7 @@ def train_one_epoch(t: Trainee, loader: DataLoader, steps: int, progress: Progre
         tick = _lap(spent, "data", tick)
         if should_stop and should_stop():
             raise Cancelled("training cancelled")
-        lr = _set_lr(t.opt, cfg.lr, _lr_factor(cfg, progress.step, steps))
+        lr = _set_lr(t.opt, cfg.lr, _lr_factor(cfg, progress.step, steps, progress.planned or cfg.epochs))
         x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
         mixed = cfg.cutmix_p > 0 and float(torch.rand((), generator=t.mix_gen)) < cfg.cutmix_p
@@ -339,7 +359,7 @@ def save_checkpoint(path: Path, t: Trainee, progress: Progress) -> None:
     torch.save({"model": t.model.state_dict(), "opt": t.opt.state_dict(),
                 "ema": t.ema.module.state_dict() if t.ema is not None else None, "epoch": progress.epoch - 1,
                 "step": progress.step, "history": progress.history, "best_acc": progress.best_acc,
-                "best_loss": progress.best_loss, "bad_epochs": progress.bad_epochs,
+                "best_loss": progress.best_loss, "bad_epochs": progress.bad_epochs, "planned": progress.planned,
                 "rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
 
@@ -353,7 +373,7 @@ def load_checkpoint(path: Path, t: Trainee) -> Progress:
     torch.set_rng_state(ck["rng"])
     log.info("resumed from %s at epoch %d", path, ck["epoch"] + 2)
     return Progress(epoch=ck["epoch"] + 1, step=ck["step"], best_acc=ck["best_acc"], best_loss=ck["best_loss"],
-                    bad_epochs=ck["bad_epochs"], history=ck["history"])
+                    bad_epochs=ck["bad_epochs"], history=ck["history"], planned=ck.get("planned"))
 
 
 def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: ImageCache, device: torch.device,
@@ -372,6 +392,8 @@ def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: Imag
     best.card.metrics["val_tta"] = use_tta
     if cfg.calibrate:
         best.card.metrics["uncertainty"] = calibrate_on_val(best.model, val, best.card.pretrained_cfg, cache)
+    best.card.metrics["epochs"] = {"run": progress.epoch, "planned": progress.planned or cfg.epochs,
+                                   "time_budget_min": cfg.time_budget_min}
     best.card.metrics["train_seconds"] = round(time.time() - started, 1)
     write_card(best.card, out_dir / "best")
     (out_dir / "history.json").write_text(json.dumps(progress.history, indent=2))
@@ -439,12 +461,15 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
                     "train_counts": dict(zip(CLASSES, class_counts(train).tolist(), strict=True))}
     stopped_early = False
+    epoch_began = time.time()
     for epoch in range(state.epoch, cfg.epochs):
+        if epoch >= (state.planned or cfg.epochs):
+            break
         low = epoch < cfg.low_res_epochs and cfg.low_res_size < data_cfg.input_size
         size = cfg.low_res_size if low else data_cfg.input_size
         if size != train_size:  # progressive resizing: cheap low-res epochs first, full size to finish
             train_size, train_dl = size, loader_at(size)
-        fit = train_one_epoch(t, train_dl, steps, state, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        fit = train_one_epoch(t, train_dl, steps, state, desc=f"epoch {epoch + 1}/{state.planned or cfg.epochs}",
                               should_stop=should_stop, show_bar=show_bar)
         candidates = {"model": model} | ({"ema": t.ema.module} if t.ema is not None else {})
         tick = time.perf_counter()
@@ -457,6 +482,10 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
                "seconds_validate": round(time.perf_counter() - tick, 3)}
         state.history.append(row)
         state.epoch = epoch + 1
+        now, epoch_s = time.time(), time.time() - epoch_began
+        planned = plan_epochs(cfg, state.epoch, now - started, epoch_s, row["seconds_validate"], state.planned)
+        shortened, epoch_began = planned < (state.planned or cfg.epochs), now
+        state.planned = row["planned_epochs"] = planned
         improved = (rep["accuracy"], -rep["loss"]) > (state.best_acc, -state.best_loss)
         if improved:
             state.best_acc, state.best_loss, state.bad_epochs = rep["accuracy"], rep["loss"], 0
@@ -464,14 +493,17 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
             save_artifact(candidates[pick], card, out_dir / "best")
         else:
             state.bad_epochs += 1
-        msg = (f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
+        msg = (f"epoch {epoch + 1}/{planned}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}  "
                f"val loss {rep['loss']:.3f} acc {rep['accuracy']:.4f} f1 {rep['macro_f1']:.4f} ({pick})"
                f"{'  *best*' if improved else ''}  [{row['seconds']:.0f}s; epoch: data {row['seconds_data']:.0f}s, "
                f"fwd {row['seconds_forward']:.0f}s, bwd {row['seconds_backward']:.0f}s, "
                f"opt {row['seconds_optimizer']:.0f}s, val {row['seconds_validate']:.0f}s]")
+        if shortened:
+            msg += (f"\ntime budget {cfg.time_budget_min:g} min: {planned} of {cfg.epochs} epochs fit at "
+                    f"{epoch_s:.0f} s an epoch; the cosine schedule now ends at epoch {planned}")
         tqdm.write(msg) if show_bar else log.info(msg)
         if progress:
-            progress({"stage": "train", "epoch": epoch + 1, "epochs": cfg.epochs, **row})
+            progress({"stage": "train", "epoch": epoch + 1, "epochs": planned, **row})
         save_checkpoint(ckpt_path, t, state)
         if state.bad_epochs >= cfg.patience:
             stopped_early = True
