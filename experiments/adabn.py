@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from experiments.rows import add_model_rows
 from wastesort.data import Sample, by_split, load_samples
 from wastesort.preprocess import eval_transform
 from wastesort.settings import get_settings
@@ -83,12 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[f"alpha={alpha}"] = {"site": round(100 * float((pred == y).mean()), 2),
                                       "trashnet_val_with_site_stats": round(100 * float(np.mean(val_acc)), 2),
                                       "site_per_class": per_class}
-        report["models"][folder] = rows
-        print(folder)
-        for k, v in rows.items():
-            print(f"  {k:10s} {v}")
+        add_model_rows(report, folder, rows)
     save_json_report(args.report, report)
-    print(f"report: {args.report}")
     return 0
 
 

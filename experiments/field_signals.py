@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         for name, v in sorted(aurocs.items(), key=lambda kv: -kv[1]):
             print(f"  {name:22s} {v:.3f}")
     save_json_report(args.report, report)
-    print(f"report: {args.report}")
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
+from experiments.rows import add_model_rows
 from wastesort.data import load_samples
 from wastesort.settings import get_settings
 from wastesort_trainer.evaluation import ImageCache
@@ -68,12 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         own = Head.of(m.model).logits(x)
         rows = {f"C={c}": leave_one_out(x, y, own, c) for c in C_GRID}
         rows["own_head"] = {"accuracy": round(100 * float(np.mean(own.argmax(1) == y)), 2)}
-        report["models"][folder] = rows
-        print(folder)
-        for k, v in rows.items():
-            print(f"  {k:8s} {v}")
+        add_model_rows(report, folder, rows)
     save_json_report(args.report, report)
-    print(f"report: {args.report}")
     return 0
 
 
