@@ -146,7 +146,8 @@ def test_pull_to_start_moves_each_tensor_its_groups_share_of_the_way_back():
 def test_l2_sp_keeps_the_fine_tuned_weights_nearer_the_start(tmp_path):
     base = {**PRESETS["tiny"], "lr": 1e-2, "freeze_bn": False, "max_steps_per_epoch": 3, "warmup_epochs": 0}
     train, val = real_samples("train", 2), real_samples("val", 1)
-    start = {k: v for k, v in build_model(TrainConfig(**base))[0].named_parameters() if k.startswith("blocks.5.")}
+    start = {k: v.detach() for k, v in build_model(TrainConfig(**base))[0].named_parameters()
+             if k.startswith("blocks.5.")}
     drift = {}
     for sp in (0.0, 80.0):
         result = run(TrainConfig(**base, sp_decay=sp), train, val, tmp_path / str(sp), show_bar=False)
