@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from experiments.rows import add_model_rows
+from experiments.common import add_model_rows
 from wastesort.data import Sample, by_split, load_samples
 from wastesort.preprocess import eval_transform
 from wastesort.settings import get_settings

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp, softmax
 
+from experiments.common import unit
 from wastesort.confidence import confidence_signals
 from wastesort.data import by_split, load_samples
 from wastesort.settings import get_settings
@@ -37,8 +38,11 @@ from wastesort_trainer.report import machine, save_json_report
 K = 10
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+def shrunk_precision(x: np.ndarray, shrink: float) -> np.ndarray:
+    """Inverse covariance of the rows of ``x``, shrunk toward its mean variance (1,280 features, 1,769 photos:
+    the plain estimate is near singular)."""
+    cov = np.cov(x, rowvar=False)
+    return np.linalg.inv((1 - shrink) * cov + shrink * np.trace(cov) / len(cov) * np.eye(len(cov)))
 
 
 def feature_signals(train: np.ndarray, y_train: np.ndarray, x: np.ndarray, pred: np.ndarray,
@@ -48,21 +52,10 @@ def feature_signals(train: np.ndarray, y_train: np.ndarray, x: np.ndarray, pred:
     top = np.argsort(-sims, axis=1)[:, :K]
     top_sims = np.take_along_axis(sims, top, 1)
     means = np.stack([train[y_train == c].mean(0) for c in range(int(y_train.max()) + 1)])
-    centred = train - means[y_train]
-    cov = np.cov(centred, rowvar=False)
-    cov = (1 - shrink) * cov + shrink * np.trace(cov) / len(cov) * np.eye(len(cov))
-    prec = np.linalg.inv(cov)
-
-    def maha(v: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        d = v[:, None, :] - mu[None]
-        return np.einsum("ncd,de,nce->nc", d, prec, d)
-
-    per_class = maha(x, means)
-    whole_mean = train.mean(0, keepdims=True)
-    whole_cov = (1 - shrink) * np.cov(train, rowvar=False) + shrink * np.eye(train.shape[1]) * \
-        np.trace(np.cov(train, rowvar=False)) / train.shape[1]
-    d0 = x - whole_mean
-    background = np.einsum("nd,de,ne->n", d0, np.linalg.inv(whole_cov), d0)
+    d = x[:, None, :] - means[None]
+    per_class = np.einsum("ncd,de,nce->nc", d, shrunk_precision(train - means[y_train], shrink), d)
+    d0 = x - train.mean(0)
+    background = np.einsum("nd,de,ne->n", d0, shrunk_precision(train, shrink), d0)
     return {"knn1_sim": top_sims[:, 0], f"knn{K}_sim": top_sims.mean(1),
             f"knn{K}_agree": (y_train[top] == pred[:, None]).mean(1),
             "neg_maha": -per_class.min(1), "neg_rel_maha": -(per_class.min(1) - background)}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
-from experiments.rows import add_model_rows
+from experiments.common import add_model_rows, unit
 from wastesort.data import load_samples
 from wastesort.settings import get_settings
 from wastesort_trainer.evaluation import ImageCache
@@ -26,10 +26,6 @@ from wastesort_trainer.models import load_classifier
 from wastesort_trainer.report import machine, save_json_report
 
 C_GRID = (0.1, 1.0, 10.0)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def leave_one_out(x: np.ndarray, y: np.ndarray, own: np.ndarray, c: float) -> dict[str, float]:

@@ -248,7 +248,7 @@ class Progress:
     best_loss: float = float("inf")
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    planned: int | None = None  # epochs the time budget allows (None: cfg.epochs)
+    planned: int | None = None  # epochs the time budget allows; run() sets it to cfg.epochs at the start
 
 
 # what finalize costs after the last epoch, in val passes: plain + flip-TTA, and the shifted-val
@@ -392,7 +392,7 @@ def finalize(cfg: TrainConfig, out_dir: Path, val: Sequence[Sample], cache: Imag
     best.card.metrics["val_tta"] = use_tta
     if cfg.calibrate:
         best.card.metrics["uncertainty"] = calibrate_on_val(best.model, val, best.card.pretrained_cfg, cache)
-    best.card.metrics["epochs"] = {"run": progress.epoch, "planned": progress.planned or cfg.epochs,
+    best.card.metrics["epochs"] = {"run": progress.epoch, "planned": progress.planned,
                                    "time_budget_min": cfg.time_budget_min}
     best.card.metrics["train_seconds"] = round(time.time() - started, 1)
     write_card(best.card, out_dir / "best")
@@ -456,6 +456,7 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     steps = len(train_dl) if cfg.max_steps_per_epoch is None else min(len(train_dl), cfg.max_steps_per_epoch)
     ckpt_path = out_dir / "last.pt"
     state = load_checkpoint(ckpt_path, t) if resume and ckpt_path.is_file() else Progress()
+    state.planned = state.planned or cfg.epochs  # a checkpoint from before the time budget has none
 
     card.train_config = cfg.model_dump()
     card.dataset = {"train": len(train), "val": len(val), "train_fingerprint": fingerprint(train),
@@ -463,13 +464,13 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
     stopped_early = False
     epoch_began = time.time()
     for epoch in range(state.epoch, cfg.epochs):
-        if epoch >= (state.planned or cfg.epochs):
+        if epoch >= state.planned:
             break
         low = epoch < cfg.low_res_epochs and cfg.low_res_size < data_cfg.input_size
         size = cfg.low_res_size if low else data_cfg.input_size
         if size != train_size:  # progressive resizing: cheap low-res epochs first, full size to finish
             train_size, train_dl = size, loader_at(size)
-        fit = train_one_epoch(t, train_dl, steps, state, desc=f"epoch {epoch + 1}/{state.planned or cfg.epochs}",
+        fit = train_one_epoch(t, train_dl, steps, state, desc=f"epoch {epoch + 1}/{state.planned}",
                               should_stop=should_stop, show_bar=show_bar)
         candidates = {"model": model} | ({"ema": t.ema.module} if t.ema is not None else {})
         tick = time.perf_counter()
@@ -482,9 +483,10 @@ def run(cfg: TrainConfig, train: Sequence[Sample], val: Sequence[Sample], out_di
                "seconds_validate": round(time.perf_counter() - tick, 3)}
         state.history.append(row)
         state.epoch = epoch + 1
-        now, epoch_s = time.time(), time.time() - epoch_began
+        now = time.time()
+        epoch_s, epoch_began = now - epoch_began, now
         planned = plan_epochs(cfg, state.epoch, now - started, epoch_s, row["seconds_validate"], state.planned)
-        shortened, epoch_began = planned < (state.planned or cfg.epochs), now
+        shortened = planned < state.planned
         state.planned = row["planned_epochs"] = planned
         improved = (rep["accuracy"], -rep["loss"]) > (state.best_acc, -state.best_loss)
         if improved:
